@@ -1,1 +1,78 @@
-fn main() {}
+//! `tessera`: keys, tokens and signers from the command line.
+
+/// `println!` that returns an error instead of panicking when stdout is closed.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+mod bench;
+mod config;
+mod keys;
+mod signer_cmd;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tessera: EIT v1 identity tokens, signers and services.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate signing keys and print public keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Sign, validate and inspect identity tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Check and benchmark the configured signer.
+    #[command(subcommand)]
+    Signer(signer_cmd::SignerCommand),
+}
+
+/// Writes to standard output; a closed pipe (`tessera ... | head`) ends quietly.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => Ok(other?),
+    }
+}
+
+/// Exit status: 0 success, 1 a negative answer (an invalid token), 2 a usage
+/// or set-up error.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Keys(cmd) => keys::run(cmd),
+            Command::Token(cmd) => token::run(cmd).await,
+            Command::Signer(cmd) => signer_cmd::run(cmd).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

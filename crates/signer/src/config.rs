@@ -11,8 +11,11 @@ use crate::signer::{self_check, DynSigner};
 /// Which backend holds the signing key, and where. Every backend is named
 /// here whether or not this build contains it, so that choosing a missing one
 /// says which feature to enable instead of failing to parse.
+///
+/// In configuration it is one flat table, `backend` naming the backend:
+/// `{ backend = "pem", kid = "layer:///keys/…", path = "signing.pem" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "backend", rename_all = "kebab-case")]
+#[serde(try_from = "SignerTable")]
 #[non_exhaustive]
 pub enum SignerConfig {
     /// A PEM private key in a file or an environment variable.
@@ -23,42 +26,122 @@ pub enum SignerConfig {
     Pkcs11(Pkcs11Config),
 }
 
-/// Settings of the `pem` backend. Exactly one of `path` and `pem_env`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// The names of the backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Backend {
+    Pem,
+    AwsKms,
+    Pkcs11,
+}
+
+/// The flat `[signer]` table as written. A flat struct (not a tagged enum)
+/// lets configuration errors name the exact key at fault.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SignerTable {
+    backend: Backend,
+    kid: KeyId,
+    path: Option<PathBuf>,
+    pem_env: Option<String>,
+    key_id: Option<String>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    profile: Option<String>,
+    module: Option<PathBuf>,
+    token_label: Option<String>,
+    key_label: Option<String>,
+    pin_env: Option<String>,
+    pin_file: Option<PathBuf>,
+}
+
+impl TryFrom<SignerTable> for SignerConfig {
+    type Error = String;
+
+    fn try_from(t: SignerTable) -> Result<Self, String> {
+        let (name, allowed): (&str, &[&str]) = match t.backend {
+            Backend::Pem => ("pem", &["path", "pem_env"]),
+            Backend::AwsKms => ("aws-kms", &["key_id", "region", "endpoint_url", "profile"]),
+            Backend::Pkcs11 => (
+                "pkcs11",
+                &["module", "token_label", "key_label", "pin_env", "pin_file"],
+            ),
+        };
+        let given = [
+            ("path", t.path.is_some()),
+            ("pem_env", t.pem_env.is_some()),
+            ("key_id", t.key_id.is_some()),
+            ("region", t.region.is_some()),
+            ("endpoint_url", t.endpoint_url.is_some()),
+            ("profile", t.profile.is_some()),
+            ("module", t.module.is_some()),
+            ("token_label", t.token_label.is_some()),
+            ("key_label", t.key_label.is_some()),
+            ("pin_env", t.pin_env.is_some()),
+            ("pin_file", t.pin_file.is_some()),
+        ];
+        if let Some((key, _)) = given.iter().find(|(k, set)| *set && !allowed.contains(k)) {
+            return Err(format!(
+                "`{key}` is not a setting of the `{name}` signer backend (its settings: kid, {})",
+                allowed.join(", ")
+            ));
+        }
+        fn required<T>(v: Option<T>, name: &str, key: &str) -> Result<T, String> {
+            v.ok_or_else(|| format!("the `{name}` signer backend needs `{key}`"))
+        }
+        Ok(match t.backend {
+            Backend::Pem => SignerConfig::Pem(PemConfig {
+                kid: t.kid,
+                path: t.path,
+                pem_env: t.pem_env,
+            }),
+            Backend::AwsKms => SignerConfig::AwsKms(AwsKmsConfig {
+                kid: t.kid,
+                key_id: required(t.key_id, name, "key_id")?,
+                region: t.region,
+                endpoint_url: t.endpoint_url,
+                profile: t.profile,
+            }),
+            Backend::Pkcs11 => SignerConfig::Pkcs11(Pkcs11Config {
+                kid: t.kid,
+                module: required(t.module, name, "module")?,
+                token_label: required(t.token_label, name, "token_label")?,
+                key_label: t.key_label,
+                pin_env: t.pin_env,
+                pin_file: t.pin_file,
+            }),
+        })
+    }
+}
+
+/// Settings of the `pem` backend. Exactly one of `path` and `pem_env`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PemConfig {
     /// The key id tokens carry.
     pub kid: KeyId,
     /// A PKCS#1 or PKCS#8 PEM file.
-    #[serde(default)]
     pub path: Option<PathBuf>,
     /// An environment variable holding the PEM text.
-    #[serde(default)]
     pub pem_env: Option<String>,
 }
 
 /// Settings of the `aws-kms` backend.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsKmsConfig {
     /// The key id tokens carry.
     pub kid: KeyId,
     /// Key id, ARN or alias.
     pub key_id: String,
     /// AWS region.
-    #[serde(default)]
     pub region: Option<String>,
     /// Endpoint override (a local KMS, a VPC endpoint).
-    #[serde(default)]
     pub endpoint_url: Option<String>,
     /// Named profile for credentials.
-    #[serde(default)]
     pub profile: Option<String>,
 }
 
 /// Settings of the `pkcs11` backend. The PIN never sits in configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pkcs11Config {
     /// The key id tokens carry.
     pub kid: KeyId,
@@ -67,13 +150,10 @@ pub struct Pkcs11Config {
     /// Token label.
     pub token_label: String,
     /// Private key label.
-    #[serde(default)]
     pub key_label: Option<String>,
     /// Environment variable holding the user PIN.
-    #[serde(default)]
     pub pin_env: Option<String>,
     /// File holding the user PIN.
-    #[serde(default)]
     pub pin_file: Option<PathBuf>,
 }
 

@@ -70,6 +70,35 @@ impl PemSigner {
         })
     }
 
+    /// Generates a fresh RSA key of `bits` (2048, 3072 or 4096) and returns it
+    /// as PKCS#8 PEM text.
+    pub fn generate_pem(bits: usize) -> Result<String> {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::rsa::KeySize;
+        let size = match bits {
+            2048 => KeySize::Rsa2048,
+            3072 => KeySize::Rsa3072,
+            4096 => KeySize::Rsa4096,
+            _ => {
+                return Err(SignerError::Config {
+                    backend: BACKEND,
+                    message: format!("cannot generate a {bits}-bit key; choose 2048, 3072 or 4096"),
+                })
+            }
+        };
+        let backend = |e: aws_lc_rs::error::Unspecified| SignerError::Backend {
+            backend: BACKEND,
+            source: Box::new(e),
+        };
+        let key_pair = RsaKeyPair::generate(size).map_err(backend)?;
+        let der =
+            AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(&key_pair).map_err(backend)?;
+        Ok(pem::encode(&pem::Pem::new(
+            "PRIVATE KEY",
+            der.as_ref().to_vec(),
+        )))
+    }
+
     /// Reads the key from a PEM file.
     pub fn from_file(kid: KeyId, path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -146,6 +175,15 @@ mod tests {
     use super::*;
 
     const PKCS8: &str = include_str!("../../../tests/vectors/rfc7515-a2/private_key_pkcs8.pem");
+
+    #[test]
+    fn generated_keys_load_and_have_the_asked_size() {
+        let text = PemSigner::generate_pem(3072).unwrap();
+        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let signer = PemSigner::from_pem(KeyId::generate(), &text).unwrap();
+        assert_eq!(signer.public_key().bits(), 3072);
+        assert!(PemSigner::generate_pem(1024).is_err());
+    }
 
     #[test]
     fn debug_never_prints_key_material() {

@@ -1,0 +1,144 @@
+//! Configuration files: TOML read with figment, overridden by `TESSERA_`
+//! environment variables (`__` separates nested keys).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tessera_claims::{KeyId, ProviderId};
+use tessera_signer::{build_signer, DynSigner, PemConfig, SignerConfig};
+
+/// The figment for a config file: the file, then `TESSERA_*` overrides.
+pub fn figment(path: &Path) -> Figment {
+    Figment::new()
+        .merge(Toml::file_exact(path))
+        .merge(Env::prefixed("TESSERA_").split("__"))
+}
+
+/// Reads and checks a config file. Errors name the file, the key and what was expected.
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    if !path.is_file() {
+        anyhow::bail!("config file {} does not exist", path.display());
+    }
+    figment(path)
+        .extract()
+        .map_err(|e| anyhow::anyhow!("invalid configuration in {}: {e}", path.display()))
+}
+
+/// The part of a service config a signing command needs: who signs, with what.
+#[derive(Debug, Deserialize)]
+pub struct SigningConfig {
+    /// The provider the tokens are issued for (`iss`).
+    pub provider_id: Option<ProviderId>,
+    /// The key backend.
+    pub signer: SignerConfig,
+}
+
+/// Where a command's signer comes from: a config file or a bare PEM key.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SignerSource {
+    /// Config file with a `[signer]` table (and `provider_id`).
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    pub config: Option<PathBuf>,
+    /// PKCS#1 or PKCS#8 PEM private key, instead of a config file.
+    #[arg(long, value_name = "KEY.pem", required_unless_present = "config")]
+    pub key: Option<PathBuf>,
+    /// Key id (`layer:///keys/<uuid>`) of the key given with --key.
+    #[arg(long, value_name = "KID", requires = "key")]
+    pub kid: Option<KeyId>,
+}
+
+impl SignerSource {
+    /// Loads the config (if any) and builds the signer, self-check included.
+    pub async fn build(
+        &self,
+        default_kid: Option<KeyId>,
+    ) -> Result<(DynSigner, Option<ProviderId>)> {
+        let (signer_config, provider_id) = match (&self.config, &self.key) {
+            (Some(path), _) => {
+                let c: SigningConfig = load(path)?;
+                (c.signer, c.provider_id)
+            }
+            (None, Some(key)) => {
+                let kid = self
+                    .kid
+                    .or(default_kid)
+                    .context("--kid is required with --key")?;
+                (
+                    SignerConfig::Pem(PemConfig {
+                        kid,
+                        path: Some(key.clone()),
+                        pem_env: None,
+                    }),
+                    None,
+                )
+            }
+            (None, None) => anyhow::bail!("give --config FILE or --key KEY.pem"),
+        };
+        let signer = build_signer(&signer_config).await?;
+        Ok((signer, provider_id))
+    }
+}
+
+#[cfg(test)]
+// figment::Jail closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    const KID: &str = "layer:///keys/7d7a9a0e-2f57-4d0e-9a6c-1f5b0c3b9a01";
+
+    #[test]
+    fn reads_the_file_and_environment_overrides() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "signer.toml",
+                &format!(
+                    "provider_id = \"layer:///providers/5c2b1f7e-8a3d-4c59-b0e2-3a1d9f6e7c02\"\n\
+                     [signer]\nbackend = \"pem\"\nkid = \"{KID}\"\npath = \"a.pem\"\n"
+                ),
+            )?;
+            jail.set_env("TESSERA_SIGNER__PATH", "b.pem");
+            let c: SigningConfig = load(Path::new("signer.toml")).map_err(|e| e.to_string())?;
+            match c.signer {
+                SignerConfig::Pem(p) => assert_eq!(p.path.unwrap(), PathBuf::from("b.pem")),
+                other => panic!("{other:?}"),
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_file_names_the_file_the_key_and_what_was_expected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "bad.toml",
+                "[signer]\nbackend = \"pem\"\nkid = \"layer:///keys/not-a-uuid\"\npath = \"a.pem\"\n",
+            )?;
+            let err = load::<SigningConfig>(Path::new("bad.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("bad.toml"), "{err}");
+            assert!(err.contains("signer.kid"), "{err}");
+            assert!(err.contains("layer:///keys/<lower-case uuid>"), "{err}");
+
+            jail.create_file("typo.toml", "[signer]\nbackend = \"hsm\"\n")?;
+            let err = load::<SigningConfig>(Path::new("typo.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("signer.backend") && err.contains("aws-kms"),
+                "{err}"
+            );
+
+            let err = load::<SigningConfig>(Path::new("missing.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("missing.toml"), "{err}");
+            Ok(())
+        });
+    }
+}

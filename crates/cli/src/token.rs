@@ -1,0 +1,209 @@
+//! `tessera token`: sign, validate and inspect identity tokens.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use clap::Subcommand;
+use tessera_claims::{
+    jws, validate, Claims, KeyId, Profile, ProviderId, Status, TrustedKey, UserId, ValidationReport,
+};
+use tessera_signer::sign_token;
+
+use crate::config::SignerSource;
+use crate::keys::read_public_key;
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Sign an identity token and print it.
+    Sign {
+        #[command(flatten)]
+        signer: SignerSource,
+        /// Provider id (`iss`); taken from the config file when not given.
+        #[arg(long, value_name = "ISS")]
+        provider_id: Option<ProviderId>,
+        /// The app's user id (`prn`).
+        #[arg(long)]
+        user: String,
+        /// The nonce from the authority, passed on untouched.
+        #[arg(long)]
+        nonce: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 120)]
+        ttl: i64,
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
+    /// Validate a token and print the report (exit 0 valid, 1 invalid, 2 usage error).
+    Validate {
+        /// Public (SPKI or PKCS#1) or private PEM key to verify with.
+        #[arg(long, value_name = "PUB.pem")]
+        key: PathBuf,
+        /// The key's id.
+        #[arg(long)]
+        kid: KeyId,
+        /// The provider that owns the key.
+        #[arg(long, value_name = "ISS")]
+        provider_id: ProviderId,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The token, or `-` to read it from standard input.
+        token: String,
+    },
+    /// Print a token's header and claims without verifying anything.
+    Inspect {
+        /// The token, or `-` to read it from standard input.
+        token: String,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProfileArgs {
+    /// `first_name` claim.
+    #[arg(long)]
+    first_name: Option<String>,
+    /// `last_name` claim.
+    #[arg(long)]
+    last_name: Option<String>,
+    /// `display_name` claim.
+    #[arg(long)]
+    display_name: Option<String>,
+    /// `avatar_url` claim.
+    #[arg(long)]
+    avatar_url: Option<String>,
+}
+
+pub async fn run(cmd: TokenCommand) -> Result<ExitCode> {
+    match cmd {
+        TokenCommand::Sign {
+            signer,
+            provider_id,
+            user,
+            nonce,
+            ttl,
+            profile,
+        } => {
+            let (signer, configured) = signer.build(None).await?;
+            let iss = provider_id
+                .or(configured)
+                .context("--provider-id is required (or `provider_id` in the config file)")?;
+            let claims = Claims::builder(iss, UserId::new(user).context("--user")?, nonce)
+                .issued_at(now())
+                .ttl_secs(ttl)
+                .profile(Profile {
+                    first_name: profile.first_name,
+                    last_name: profile.last_name,
+                    display_name: profile.display_name,
+                    avatar_url: profile.avatar_url,
+                })
+                .build()?;
+            outln!("{}", sign_token(signer.as_ref(), &claims).await?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        TokenCommand::Validate {
+            key,
+            kid,
+            provider_id,
+            json,
+            token,
+        } => {
+            let key = TrustedKey {
+                kid,
+                provider_id,
+                public_key: read_public_key(&key)?,
+                revoked: false,
+            };
+            let report = validate(&read_token(&token)?, &key);
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&report)?)?;
+            } else {
+                crate::write_stdout(&checklist(&report))?;
+            }
+            Ok(if report.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        TokenCommand::Inspect { token } => inspect(&read_token(&token)?),
+    }
+}
+
+/// Seconds since the epoch, from the system clock.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn read_token(arg: &str) -> Result<String> {
+    if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .take(1 << 20)
+            .read_to_string(&mut s)
+            .context("cannot read the token from standard input")?;
+        Ok(s.trim().to_owned())
+    } else {
+        Ok(arg.trim().to_owned())
+    }
+}
+
+/// The report as a checklist for people.
+pub fn checklist(report: &ValidationReport) -> String {
+    let fails = report.failure_reasons().len();
+    let warns = report.warnings().len();
+    let mut out = format!(
+        "{}  ({fails} failure(s), {warns} warning(s))\n",
+        if report.valid { "VALID" } else { "INVALID" }
+    );
+    for f in &report.findings {
+        let mark = match f.status {
+            Status::Pass => "pass",
+            Status::Fail => "FAIL",
+            Status::Warn => "warn",
+            Status::Skip => "skip",
+        };
+        let reason = f
+            .reason
+            .as_deref()
+            .map(|r| format!("[{r}] "))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {mark}  {:<20} {reason}{}\n",
+            f.check, f.message
+        ));
+        if let Some(hint) = &f.hint {
+            out.push_str(&format!("        {:<20} hint: {hint}\n", ""));
+        }
+    }
+    out
+}
+
+fn inspect(token: &str) -> Result<ExitCode> {
+    outln!("UNVERIFIED: decoded only; nothing about this token has been checked.")?;
+    match jws::decode(token) {
+        Ok(d) => {
+            outln!("header: {}", serde_json::to_string_pretty(&d.header)?)?;
+            outln!("claims: {}", serde_json::to_string_pretty(&d.claims)?)?;
+            outln!("signature: {} bytes", d.signature.len())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            outln!("malformed: {e}")?;
+            // Show whatever segments do decode, to help find the fault.
+            for (name, segment) in ["header", "claims"].iter().zip(token.split('.')) {
+                if let Ok(bytes) = URL_SAFE_NO_PAD.decode(segment) {
+                    if let Ok(object) = jws::parse_object(&bytes) {
+                        outln!("{name}: {}", serde_json::to_string_pretty(&object)?)?;
+                    }
+                }
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
