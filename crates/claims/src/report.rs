@@ -140,7 +140,7 @@ const AFTER_KEY: [&str; 2] = ["revocation", "signature"];
 /// returns all findings. Never consumes anything and never panics.
 pub fn validate<R: KeyResolver + ?Sized>(token: &str, keys: &R) -> ValidationReport {
     let mut out = Findings::default();
-    let decoded = match jws::decode(token.trim()) {
+    let decoded = match jws::decode(token) {
         Ok(d) => d,
         Err(e) => {
             out.fail(
