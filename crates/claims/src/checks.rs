@@ -213,8 +213,8 @@ pub(crate) fn claims(c: &JsonObject) -> ClaimChecks<'_> {
         _ => Ok(exp),
     });
     let prn = required_string(c, "prn").and_then(|p| {
-        UserId::new(p)
-            .map(|_| p)
+        UserId::check(p)
+            .map(|()| p)
             .map_err(|_| invalid("prn", "must be 1 to 256 bytes without control characters"))
     });
     let nce = required_string(c, "nce").and_then(|n| {

@@ -235,13 +235,19 @@ impl UserId {
     /// Checks the rules of SPEC §2 and wraps the id.
     pub fn new(id: impl Into<String>) -> Result<Self, IdError> {
         let id = id.into();
+        Self::check(&id)?;
+        Ok(Self(id))
+    }
+
+    /// Checks the rules of SPEC §2 without taking the id.
+    pub fn check(id: &str) -> Result<(), IdError> {
         if id.is_empty() || id.len() > Self::MAX_BYTES || id.chars().any(char::is_control) {
             return Err(IdError {
                 kind: "user id",
                 expected: "1 to 256 bytes of UTF-8 without control characters",
             });
         }
-        Ok(Self(id))
+        Ok(())
     }
 
     /// The id as the app gave it.
