@@ -21,6 +21,26 @@ fn tessera(args: &[&str]) -> Output {
         .expect("tessera runs")
 }
 
+/// `tessera token validate` against the EIT test key.
+fn validate_eit(token: &str, json: bool) -> Output {
+    let public = vectors().join("eit/public_key.pem");
+    let mut args = vec![
+        "token",
+        "validate",
+        "--key",
+        public.to_str().unwrap(),
+        "--kid",
+        KID,
+        "--provider-id",
+        ISS,
+    ];
+    if json {
+        args.push("--json");
+    }
+    args.push(token);
+    tessera(&args)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
@@ -50,24 +70,12 @@ fn reasons(report: &Value, status: &str) -> BTreeSet<String> {
 
 #[test]
 fn validate_json_matches_every_conformance_case() {
-    let public = vectors().join("eit/public_key.pem");
     let cases: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(vectors().join("eit/cases.json")).unwrap())
             .unwrap();
     for case in &cases {
         let name = case["name"].as_str().unwrap();
-        let out = tessera(&[
-            "token",
-            "validate",
-            "--key",
-            public.to_str().unwrap(),
-            "--kid",
-            KID,
-            "--provider-id",
-            ISS,
-            "--json",
-            case["token"].as_str().unwrap(),
-        ]);
+        let out = validate_eit(case["token"].as_str().unwrap(), true);
         let report: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
         let expect = &case["expect"];
@@ -81,7 +89,6 @@ fn validate_json_matches_every_conformance_case() {
 
 #[test]
 fn human_validation_output_is_a_checklist() {
-    let public = vectors().join("eit/public_key.pem");
     let cases: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(vectors().join("eit/cases.json")).unwrap())
             .unwrap();
@@ -89,17 +96,7 @@ fn human_validation_output_is_a_checklist() {
         .iter()
         .find(|c| c["name"] == "signature_bit_flipped")
         .unwrap();
-    let out = tessera(&[
-        "token",
-        "validate",
-        "--key",
-        public.to_str().unwrap(),
-        "--kid",
-        KID,
-        "--provider-id",
-        ISS,
-        flipped["token"].as_str().unwrap(),
-    ]);
+    let out = validate_eit(flipped["token"].as_str().unwrap(), false);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.starts_with("INVALID"), "{text}");
@@ -236,19 +233,7 @@ fn signed_tokens_carry_exactly_the_spec_header_and_validate() {
         decoded.claims["exp"].as_i64().unwrap() - decoded.claims["iat"].as_i64().unwrap(),
         120
     );
-    let public = vectors().join("eit/public_key.pem");
-    let out = tessera(&[
-        "token",
-        "validate",
-        "--key",
-        public.to_str().unwrap(),
-        "--kid",
-        KID,
-        "--provider-id",
-        ISS,
-        "--json",
-        &token,
-    ]);
+    let out = validate_eit(&token, true);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
