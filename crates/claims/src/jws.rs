@@ -113,6 +113,17 @@ pub fn decode(token: &str) -> Result<DecodedToken<'_>, MalformedToken> {
     })
 }
 
+/// The `kid` of a token's header, read without any other check: for
+/// choosing which key to check the token against. `None` when the header
+/// does not decode or carries no well-formed key id.
+pub fn peek_kid(token: &str) -> Option<crate::KeyId> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let header = decode_object(token.split('.').next()?, Segment::Header).ok()?;
+    header.get("kid")?.as_str()?.parse().ok()
+}
+
 fn decode_segment(segment: &str, which: Segment) -> Result<Vec<u8>, MalformedToken> {
     // The engine refuses padding, `+`, `/` and non-canonical trailing bits.
     URL_SAFE_NO_PAD

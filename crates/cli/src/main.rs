@@ -7,9 +7,11 @@ macro_rules! outln {
     };
 }
 
+mod authority_cmd;
 mod bench;
 mod config;
 mod keys;
+mod logging;
 mod signer_cmd;
 mod token;
 
@@ -27,6 +29,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the authority (nonces, sessions, apps and keys).
+    #[command(subcommand)]
+    Authority(authority_cmd::AuthorityCommand),
     /// Generate signing keys and print public keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
+            Command::Authority(cmd) => authority_cmd::run(cmd).await,
             Command::Keys(cmd) => keys::run(cmd),
             Command::Token(cmd) => token::run(cmd).await,
             Command::Signer(cmd) => signer_cmd::run(cmd).await,

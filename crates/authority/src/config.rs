@@ -1,0 +1,155 @@
+//! The authority's settings, as plain types: the binary reads them from a
+//! file and the environment; tests build them in code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Settings of `tessera authority serve`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct AuthorityConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://path` (created if missing).
+    pub database_url: String,
+    /// File holding the admin token (else `TESSERA_ADMIN_TOKEN`).
+    pub admin_token_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// Nonce settings.
+    pub nonces: NonceConfig,
+    /// Session settings.
+    pub sessions: SessionConfig,
+    /// Identity-token settings.
+    pub tokens: TokenConfig,
+    /// How often expired nonces and sessions are purged, in seconds.
+    pub purge_interval_secs: u64,
+}
+
+/// `[nonces]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NonceConfig {
+    /// Time to live, at most 600 s.
+    pub ttl_secs: u64,
+    /// Where nonces live: `database`.
+    pub backend: NonceBackend,
+    /// Redis URL for the `redis` backend.
+    pub redis_url: Option<String>,
+}
+
+/// Where nonces are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NonceBackend {
+    /// The same database as everything else.
+    Database,
+    /// Redis.
+    Redis,
+}
+
+/// `[sessions]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Time to live, in seconds (default 30 days).
+    pub ttl_secs: u64,
+}
+
+/// `[tokens]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Allowed clock disagreement with identity services, in seconds.
+    pub clock_skew_secs: u64,
+}
+
+impl Default for AuthorityConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            database_url: "sqlite://./data/authority.db".into(),
+            admin_token_file: None,
+            body_limit_bytes: 64 * 1024,
+            nonces: NonceConfig::default(),
+            sessions: SessionConfig::default(),
+            tokens: TokenConfig::default(),
+            purge_interval_secs: 60,
+        }
+    }
+}
+
+impl Default for NonceConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 600,
+            backend: NonceBackend::Database,
+            redis_url: None,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            clock_skew_secs: 60,
+        }
+    }
+}
+
+/// A setting outside its allowed range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}` {message}")]
+pub struct ConfigError {
+    /// The key, dotted (`nonces.ttl_secs`).
+    pub key: &'static str,
+    /// What is allowed.
+    pub message: String,
+}
+
+impl AuthorityConfig {
+    /// Checks ranges the types cannot express.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let err = |key, message: &str| {
+            Err(ConfigError {
+                key,
+                message: message.into(),
+            })
+        };
+        if !(1..=600).contains(&self.nonces.ttl_secs) {
+            return err("nonces.ttl_secs", "must be between 1 and 600 seconds");
+        }
+        if self.sessions.ttl_secs == 0 || self.sessions.ttl_secs > 10 * 365 * 24 * 3600 {
+            return err("sessions.ttl_secs", "must be between 1 second and 10 years");
+        }
+        if self.tokens.clock_skew_secs > 600 {
+            return err("tokens.clock_skew_secs", "must be at most 600 seconds");
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.body_limit_bytes) {
+            return err("body_limit_bytes", "must be between 1 KiB and 16 MiB");
+        }
+        if self.purge_interval_secs == 0 {
+            return err("purge_interval_secs", "must be at least 1 second");
+        }
+        if self.nonces.backend == NonceBackend::Redis {
+            return err(
+                "nonces.backend",
+                "`redis` is not available in this version; use `database`",
+            );
+        }
+        if !self.database_url.starts_with("sqlite:") {
+            return err("database_url", "must be a `sqlite://` URL in this version");
+        }
+        Ok(())
+    }
+}

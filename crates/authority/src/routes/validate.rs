@@ -1,0 +1,45 @@
+//! `POST /validate`: the full validation report, nothing consumed.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::Value;
+use tessera_claims::{jws, validate as report, AppId, TrustedKey, ValidationReport};
+
+use super::{object, optional_str, required_str, ApiJson};
+use crate::error::ApiError;
+use crate::state::trusted_key;
+use crate::AppState;
+
+/// `POST /validate {identity_token, app_id?}`: with an app id the token is
+/// checked against that app's provider; without, against the key its `kid`
+/// names, whoever owns it.
+pub(crate) async fn validate(
+    State(state): State<AppState>,
+    body: ApiJson<Value>,
+) -> Result<Json<ValidationReport>, ApiError> {
+    let body = object(body)?;
+    let token = required_str(&body, "identity_token")?;
+    let keys: Vec<TrustedKey> = match optional_str(&body, "app_id")? {
+        Some(app_id) => {
+            let app_id: AppId = app_id.parse().map_err(|_| ApiError::InvalidAppId)?;
+            let app = state
+                .store
+                .app(&app_id)
+                .await?
+                .ok_or(ApiError::InvalidAppId)?;
+            state
+                .provider_keys(&app.provider_id)
+                .await?
+                .as_ref()
+                .clone()
+        }
+        None => match jws::peek_kid(token) {
+            Some(kid) => match state.store.key(&kid).await? {
+                Some(record) => vec![trusted_key(&record)?],
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        },
+    };
+    Ok(Json(report(token, keys.as_slice())))
+}
