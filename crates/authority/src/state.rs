@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tessera_claims::{ProviderId, PublicKey, TrustedKey};
+use tessera_claims::{AppId, ProviderId, PublicKey, TrustedKey};
 
 use crate::config::AuthorityConfig;
 use crate::metrics::Metrics;
 use crate::secrets::AdminToken;
-use crate::store::{KeyRecord, NonceStore, Result, Store, StoreError};
+use crate::store::{App, KeyRecord, NonceStore, Result, Store, StoreError};
 
 /// How long a provider's parsed keys are reused before they are read again.
 /// Changes made through this process take effect at once; this bounds how
@@ -35,6 +35,7 @@ pub struct Inner {
     /// Metrics.
     pub metrics: Metrics,
     keys: KeyCache,
+    apps: RwLock<HashMap<AppId, App>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -61,7 +62,27 @@ impl AppState {
             admin_token: admin_token.and_then(AdminToken::new),
             metrics: Metrics::default(),
             keys: KeyCache::default(),
+            apps: RwLock::default(),
         }))
+    }
+
+    /// The app with this id. Apps never change once created, so found ones
+    /// are kept in memory.
+    pub async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
+        if let Some(app) = self
+            .apps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(app_id)
+        {
+            return Ok(Some(app.clone()));
+        }
+        let app = self.store.app(app_id).await?;
+        if let Some(app) = &app {
+            let mut apps = self.apps.write().unwrap_or_else(|e| e.into_inner());
+            apps.insert(*app_id, app.clone());
+        }
+        Ok(app)
     }
 
     /// The parsed keys of a provider, from the cache when fresh.

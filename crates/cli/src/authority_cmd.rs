@@ -22,6 +22,8 @@ pub enum AuthorityCommand {
         #[arg(long, value_enum, default_value_t = LogFormat::Human)]
         log_format: LogFormat,
     },
+    /// Load a running authority from this process: `POST /nonces` or whole `POST /sessions`.
+    Bench(crate::authority_bench::BenchArgs),
 }
 
 pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
@@ -47,6 +49,7 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
             tracing::info!("authority stopped");
             Ok(ExitCode::SUCCESS)
         }
+        AuthorityCommand::Bench(args) => crate::authority_bench::run(args).await,
     }
 }
 

@@ -7,6 +7,7 @@ macro_rules! outln {
     };
 }
 
+mod authority_bench;
 mod authority_cmd;
 mod bench;
 mod config;

@@ -54,7 +54,12 @@ pub async fn run(cmd: SignerCommand) -> Result<ExitCode> {
             verify,
             json,
         } => {
-            if !(seconds > 0.0 && seconds <= 3600.0) || concurrency == 0 || concurrency > 4096 {
+            if !seconds.is_finite()
+                || seconds <= 0.0
+                || seconds > 3600.0
+                || concurrency == 0
+                || concurrency > 4096
+            {
                 anyhow::bail!("--seconds must be in (0, 3600] and --concurrency in 1..=4096");
             }
             let (signer, _) = signer.build(Some(KeyId::generate())).await?;

@@ -15,9 +15,14 @@ use super::{
 };
 
 /// The SQLite store: apps, keys, sessions, identities and nonces in one file.
+///
+/// SQLite allows one writer at a time; writes go through a single
+/// connection (queued in the pool, not spinning on `SQLITE_BUSY`) while
+/// reads use several.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    reader: SqlitePool,
+    writer: SqlitePool,
 }
 
 fn backend(e: sqlx::Error) -> StoreError {
@@ -57,21 +62,29 @@ impl SqliteStore {
                 std::fs::create_dir_all(parent).map_err(|e| StoreError::Unavailable(e.into()))?;
             }
         }
-        let in_memory = url.contains(":memory:");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { 8 })
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
+        let pool = |size: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(size)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .idle_timeout(None)
+                .max_lifetime(None)
+        };
+        let writer = pool(1)
+            .connect_with(options.clone())
             .await
             .map_err(backend)?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
+            .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(Self { pool })
+        // An in-memory database lives in its one connection.
+        let reader = if url.contains(":memory:") {
+            writer.clone()
+        } else {
+            pool(8).connect_with(options).await.map_err(backend)?
+        };
+        Ok(Self { reader, writer })
     }
 
     fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<App> {
@@ -115,7 +128,7 @@ fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord> {
 impl Store for SqliteStore {
     async fn health(&self) -> Result<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.reader)
             .await
             .map_err(backend)?;
         Ok(())
@@ -130,7 +143,7 @@ impl Store for SqliteStore {
         .bind(app.environment.as_str())
         .bind(&app.name)
         .bind(app.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -139,7 +152,7 @@ impl Store for SqliteStore {
     async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
         let row = sqlx::query("SELECT * FROM apps WHERE app_id = ?")
             .bind(app_id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(backend)?;
         row.as_ref().map(Self::app_from_row).transpose()
@@ -155,7 +168,7 @@ impl Store for SqliteStore {
         .bind(&key.fingerprint)
         .bind(key.created_at)
         .bind(key.revoked_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -164,7 +177,7 @@ impl Store for SqliteStore {
     async fn key(&self, kid: &KeyId) -> Result<Option<KeyRecord>> {
         let row = sqlx::query("SELECT * FROM keys WHERE kid = ?")
             .bind(kid.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(backend)?;
         row.as_ref().map(key_from_row).transpose()
@@ -173,7 +186,7 @@ impl Store for SqliteStore {
     async fn keys_of_provider(&self, provider_id: &ProviderId) -> Result<Vec<KeyRecord>> {
         let rows = sqlx::query("SELECT * FROM keys WHERE provider_id = ? ORDER BY created_at, kid")
             .bind(provider_id.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(backend)?;
         rows.iter().map(key_from_row).collect()
@@ -185,7 +198,7 @@ impl Store for SqliteStore {
         )
         .bind(at)
         .bind(kid.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(backend)?;
         row.map(|r| {
@@ -201,7 +214,7 @@ impl Store for SqliteStore {
         session: &SessionRecord,
         profile: &Profile,
     ) -> Result<IdentityRecord> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         let row = sqlx::query(
             "INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
@@ -248,7 +261,7 @@ impl Store for SqliteStore {
         let row = sqlx::query("SELECT * FROM sessions WHERE token_hash = ? AND expires_at > ?")
             .bind(&token_hash[..])
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(backend)?;
         row.map(|row| {
@@ -270,7 +283,7 @@ impl Store for SqliteStore {
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
         let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
             .bind(&token_hash[..])
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() > 0)
@@ -280,7 +293,7 @@ impl Store for SqliteStore {
         let row = sqlx::query("SELECT * FROM identities WHERE app_id = ? AND user_id = ?")
             .bind(app_id.to_string())
             .bind(user_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(backend)?;
         Ok(row.map(|row| IdentityRecord {
@@ -295,7 +308,7 @@ impl Store for SqliteStore {
     async fn purge_expired_sessions(&self, now: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(done.rows_affected())
@@ -323,7 +336,7 @@ impl NonceStore for SqliteStore {
             .bind(&nonce_hash[..])
             .bind(app_id.map(ToString::to_string))
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(())
@@ -345,7 +358,7 @@ impl NonceStore for SqliteStore {
         .bind(now)
         .bind(&nonce_hash[..])
         .bind(&app)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         if done.rows_affected() == 1 {
@@ -354,7 +367,7 @@ impl NonceStore for SqliteStore {
         let row =
             sqlx::query("SELECT app_id, expires_at, used_at FROM nonces WHERE nonce_hash = ?")
                 .bind(&nonce_hash[..])
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await
                 .map_err(backend)?;
         Ok(Err(match row {
@@ -380,7 +393,7 @@ impl NonceStore for SqliteStore {
             "DELETE FROM nonces WHERE expires_at <= ? RETURNING used_at IS NOT NULL AS used",
         )
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await
         .map_err(backend)?;
         let used = rows.iter().filter(|r| r.get::<bool, _>("used")).count() as u64;
