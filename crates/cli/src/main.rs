@@ -11,6 +11,7 @@ mod authority_bench;
 mod authority_cmd;
 mod bench;
 mod config;
+mod identity_cmd;
 mod keys;
 mod logging;
 mod signer_cmd;
@@ -33,6 +34,12 @@ enum Command {
     /// Run the authority (nonces, sessions, apps and keys).
     #[command(subcommand)]
     Authority(authority_cmd::AuthorityCommand),
+    /// Run the identity service ("your backend").
+    #[command(subcommand)]
+    Identity(identity_cmd::IdentityCommand),
+    /// Manage the identity service's users.
+    #[command(subcommand)]
+    Users(identity_cmd::UsersCommand),
     /// Generate signing keys and print public keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -70,6 +77,8 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Authority(cmd) => authority_cmd::run(cmd).await,
+            Command::Identity(cmd) => identity_cmd::run(cmd).await,
+            Command::Users(cmd) => identity_cmd::run_users(cmd).await,
             Command::Keys(cmd) => keys::run(cmd),
             Command::Token(cmd) => token::run(cmd).await,
             Command::Signer(cmd) => signer_cmd::run(cmd).await,

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use clap::Subcommand;
 use tessera_claims::{
-    jws, validate, Claims, KeyId, Profile, ProviderId, Status, TrustedKey, UserId, ValidationReport,
+    jws, validate, Claims, JwkSet, KeyId, Profile, ProviderId, PublicKey, Status, TrustedKey,
+    UserId, ValidationReport,
 };
 use tessera_signer::sign_token;
 
@@ -40,11 +41,19 @@ pub enum TokenCommand {
     /// Validate a token and print the report (exit 0 valid, 1 invalid, 2 usage error).
     Validate {
         /// Public (SPKI or PKCS#1) or private PEM key to verify with.
-        #[arg(long, value_name = "PUB.pem")]
-        key: PathBuf,
-        /// The key's id.
+        #[arg(
+            long,
+            value_name = "PUB.pem",
+            required_unless_present = "jwks",
+            requires = "kid"
+        )]
+        key: Option<PathBuf>,
+        /// The key's id (with --key).
         #[arg(long)]
-        kid: KeyId,
+        kid: Option<KeyId>,
+        /// A JWKS to find the token's key in: an http(s) URL or a file.
+        #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["key", "kid"])]
+        jwks: Option<String>,
         /// The provider that owns the key.
         #[arg(long, value_name = "ISS")]
         provider_id: ProviderId,
@@ -61,6 +70,7 @@ pub enum TokenCommand {
     },
 }
 
+/// The optional profile claims, as flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProfileArgs {
     /// `first_name` claim.
@@ -75,6 +85,17 @@ pub struct ProfileArgs {
     /// `avatar_url` claim.
     #[arg(long)]
     avatar_url: Option<String>,
+}
+
+impl From<ProfileArgs> for Profile {
+    fn from(p: ProfileArgs) -> Self {
+        Profile {
+            first_name: p.first_name,
+            last_name: p.last_name,
+            display_name: p.display_name,
+            avatar_url: p.avatar_url,
+        }
+    }
 }
 
 pub async fn run(cmd: TokenCommand) -> Result<ExitCode> {
@@ -94,12 +115,7 @@ pub async fn run(cmd: TokenCommand) -> Result<ExitCode> {
             let claims = Claims::builder(iss, UserId::new(user).context("--user")?, nonce)
                 .issued_at(now())
                 .ttl_secs(ttl)
-                .profile(Profile {
-                    first_name: profile.first_name,
-                    last_name: profile.last_name,
-                    display_name: profile.display_name,
-                    avatar_url: profile.avatar_url,
-                })
+                .profile(profile.into())
                 .build()?;
             outln!("{}", sign_token(signer.as_ref(), &claims).await?)?;
             Ok(ExitCode::SUCCESS)
@@ -107,17 +123,22 @@ pub async fn run(cmd: TokenCommand) -> Result<ExitCode> {
         TokenCommand::Validate {
             key,
             kid,
+            jwks,
             provider_id,
             json,
             token,
         } => {
-            let key = TrustedKey {
-                kid,
-                provider_id,
-                public_key: read_public_key(&key)?,
-                revoked: false,
+            let keys = match (key, kid, jwks) {
+                (Some(key), Some(kid), None) => vec![TrustedKey {
+                    kid,
+                    provider_id,
+                    public_key: read_public_key(&key)?,
+                    revoked: false,
+                }],
+                (None, None, Some(source)) => jwks_keys(&source, provider_id).await?,
+                _ => anyhow::bail!("give --key KEY.pem --kid KID, or --jwks URL|FILE"),
             };
-            let report = validate(&read_token(&token)?, &key);
+            let report = validate(&read_token(&token)?, keys.as_slice());
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?)?;
             } else {
@@ -131,6 +152,40 @@ pub async fn run(cmd: TokenCommand) -> Result<ExitCode> {
         }
         TokenCommand::Inspect { token } => inspect(&read_token(&token)?),
     }
+}
+
+/// The RSA keys of a JWKS (from a URL or a file), trusted for `provider_id`.
+/// Keys without a well-formed `kid` or that are not RSA are skipped.
+async fn jwks_keys(source: &str, provider_id: ProviderId) -> Result<Vec<TrustedKey>> {
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        reqwest::get(source)
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .with_context(|| format!("cannot fetch {source}"))?
+            .text()
+            .await?
+    } else {
+        std::fs::read_to_string(source).with_context(|| format!("cannot read {source}"))?
+    };
+    let set: JwkSet =
+        serde_json::from_str(&text).with_context(|| format!("{source} is not a JWKS"))?;
+    let keys: Vec<TrustedKey> = set
+        .keys
+        .iter()
+        .filter_map(|jwk| {
+            Some(TrustedKey {
+                kid: jwk.kid.as_deref()?.parse().ok()?,
+                provider_id,
+                public_key: PublicKey::from_jwk(jwk).ok()?,
+                revoked: false,
+            })
+        })
+        .collect();
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "{source} has no RSA key with a `layer:///keys/…` kid"
+    );
+    Ok(keys)
 }
 
 /// Seconds since the epoch, from the system clock.

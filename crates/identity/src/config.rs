@@ -1,0 +1,77 @@
+//! The identity service's settings, as plain types.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use tessera_claims::{KeyId, ProviderId};
+use tessera_signer::SignerConfig;
+
+use crate::password::PasswordParams;
+use crate::ratelimit::RateLimitConfig;
+
+/// Settings of `tessera identity serve`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IdentityConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// `sqlite://path` of the user store (created if missing).
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// The provider tokens are issued for (`iss`).
+    pub provider_id: ProviderId,
+    /// Token lifetime, 30..=600 seconds.
+    #[serde(default = "default_ttl")]
+    pub token_ttl_secs: u64,
+    /// Issue tokens for any user id without credentials (staging apps only).
+    #[serde(default)]
+    pub sample_mode: bool,
+    /// The active signing key.
+    pub signer: SignerConfig,
+    /// Public keys signed with before and still published in the JWKS.
+    #[serde(default)]
+    pub retiring_keys: Vec<RetiringKey>,
+    /// `Cache-Control: max-age` of the JWKS, in seconds.
+    #[serde(default = "default_jwks_max_age")]
+    pub jwks_max_age_secs: u64,
+    /// argon2id costs.
+    #[serde(default)]
+    pub password: PasswordParams,
+    /// Attempt limits.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_body_limit")]
+    pub body_limit_bytes: usize,
+}
+
+/// A key no longer signing but still published.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetiringKey {
+    /// Its key id.
+    pub kid: KeyId,
+    /// Its public key (SPKI or PKCS#1 PEM).
+    pub public_key_path: PathBuf,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7701))
+}
+
+fn default_database_url() -> String {
+    "sqlite://./data/identity.db".into()
+}
+
+fn default_ttl() -> u64 {
+    120
+}
+
+fn default_jwks_max_age() -> u64 {
+    300
+}
+
+fn default_body_limit() -> usize {
+    16 * 1024
+}
