@@ -23,7 +23,7 @@ pub enum AuthorityCommand {
         log_format: LogFormat,
     },
     /// Load a running authority from this process: `POST /nonces` or whole `POST /sessions`.
-    Bench(crate::authority_bench::BenchArgs),
+    Bench(crate::http_bench::BenchArgs),
 }
 
 pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
@@ -49,7 +49,7 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
             tracing::info!("authority stopped");
             Ok(ExitCode::SUCCESS)
         }
-        AuthorityCommand::Bench(args) => crate::authority_bench::run(args).await,
+        AuthorityCommand::Bench(args) => crate::http_bench::run(args).await,
     }
 }
 

@@ -24,6 +24,21 @@ pub enum IdentityCommand {
         #[arg(long, value_enum, default_value_t = LogFormat::Human)]
         log_format: LogFormat,
     },
+    /// Load a running identity service from this process: `POST /identity_tokens`.
+    Bench(crate::http_bench::BenchArgs),
+    /// argon2id verifications per second with the config's parameters: the
+    /// ceiling of credentials mode.
+    BenchPassword {
+        /// The identity service's config file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// How long to run.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Verifications at once (default: the number of cores).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +109,21 @@ pub async fn run(cmd: IdentityCommand) -> Result<ExitCode> {
             );
             tessera_identity::serve(listener, state, crate::logging::shutdown_signal()).await?;
             tracing::info!("identity service stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        IdentityCommand::Bench(args) => crate::http_bench::run(args).await,
+        IdentityCommand::BenchPassword {
+            config,
+            seconds,
+            concurrency,
+        } => {
+            let config = load(&config)?;
+            let concurrency = concurrency
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+                .clamp(1, 64);
+            let result =
+                crate::http_bench::password_rate(config.password, seconds, concurrency).await?;
+            outln!("{result}")?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -7,10 +7,10 @@ macro_rules! outln {
     };
 }
 
-mod authority_bench;
 mod authority_cmd;
 mod bench;
 mod config;
+mod http_bench;
 mod identity_cmd;
 mod keys;
 mod logging;

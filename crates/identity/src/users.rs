@@ -70,10 +70,15 @@ pub struct UserRecord {
 }
 
 /// Users in SQLite, passwords as argon2id hashes.
+///
+/// At most one argon2id computation per core runs at a time (each takes
+/// ~19 MiB and ~15 ms): more would only thrash caches and let a burst of
+/// requests claim memory without bound.
 #[derive(Debug, Clone)]
 pub struct SqliteUserStore {
     pool: SqlitePool,
     passwords: Arc<Passwords>,
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 fn backend(e: sqlx::Error) -> UserStoreError {
@@ -107,19 +112,38 @@ impl SqliteUserStore {
             .run(&pool)
             .await
             .map_err(|e| UserStoreError::Backend(Box::new(e)))?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Self {
             pool,
             passwords: Arc::new(passwords),
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }
 
-    async fn hash(&self, password: &str) -> Result<String, UserStoreError> {
-        let passwords = self.passwords.clone();
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || passwords.hash(&password))
+    /// Runs one argon2id computation on a blocking thread, one per core at most.
+    async fn argon2<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Passwords) -> T + Send + 'static,
+    ) -> Result<T, UserStoreError> {
+        let permit = self
+            .hashing
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| UserStoreError::Backend(Box::new(e)))?
-            .map_err(UserStoreError::from)
+            .map_err(|e| UserStoreError::Backend(Box::new(e)))?;
+        let passwords = self.passwords.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = work(&passwords);
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| UserStoreError::Backend(Box::new(e)))
+    }
+
+    async fn hash(&self, password: &str) -> Result<String, UserStoreError> {
+        let password = password.to_owned();
+        Ok(self.argon2(move |p| p.hash(&password)).await??)
     }
 
     /// Adds a user.

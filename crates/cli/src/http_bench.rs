@@ -1,6 +1,8 @@
-//! `tessera authority bench`: load on a running authority from a separate
-//! process: `POST /nonces`, or whole `POST /sessions` with tokens signed
-//! beforehand (so that the load generator's signing is not measured).
+//! HTTP load from a separate process: `tessera authority bench` (`POST
+//! /nonces`, or whole `POST /sessions` with tokens signed beforehand, so that
+//! the load generator's signing is not measured) and `tessera identity bench`
+//! (`POST /identity_tokens` in sample or credentials mode, and the raw
+//! argon2id rate for comparison).
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,19 +12,26 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tessera_claims::{Claims, KeyId, UserId};
+use tessera_claims::{AppId, Claims, Environment, KeyId, UserId};
 use tessera_signer::{sign_token, PemSigner, Signer as _};
 
 use crate::token::now;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Target {
     /// `POST /nonces`.
     Nonces,
     /// `POST /sessions` with a fresh, valid token each time.
     Sessions,
+    /// `POST /identity_tokens` in sample mode.
+    SampleTokens,
+    /// `POST /identity_tokens` with a username and password.
+    CredentialTokens,
 }
+
+/// A nonce-shaped value; the identity service passes nonces on unchecked.
+const BENCH_NONCE: &str = "q5lH0mJ2c8Vx1NwYt3ZkR9aB7eD4fG6hJ0kL2mN4pQ8";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -36,6 +45,12 @@ pub struct BenchArgs {
     /// defaults to `TESSERA_ADMIN_TOKEN`.
     #[arg(long, env = "TESSERA_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Username for `credential-tokens`.
+    #[arg(long)]
+    username: Option<String>,
+    /// Password of that (throwaway) bench user, from the environment.
+    #[arg(long, env = "TESSERA_BENCH_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
     /// How long to run (`nonces`), at most.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
@@ -87,6 +102,18 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
     let requests: Vec<(String, Value)> = match args.target {
         Target::Nonces => Vec::new(),
         Target::Sessions => prepare_sessions(&http, &url, &args).await?,
+        Target::SampleTokens => vec![(
+            "/identity_tokens".into(),
+            json!({"app_id": AppId::generate(Environment::Staging).to_string(), "user_id": "bench-user", "nonce": BENCH_NONCE}),
+        )],
+        Target::CredentialTokens => vec![(
+            "/identity_tokens".into(),
+            json!({
+                "username": args.username.as_deref().context("--username is needed")?,
+                "password": args.password.as_deref().context("TESSERA_BENCH_PASSWORD is needed")?,
+                "nonce": BENCH_NONCE,
+            }),
+        )],
     };
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let requests = Arc::new(requests);
@@ -115,9 +142,16 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
                         };
                         http.post(format!("{url}{path}")).json(body).send().await
                     }
+                    Target::SampleTokens | Target::CredentialTokens => {
+                        if began >= deadline {
+                            break;
+                        }
+                        let (path, body) = &requests[0];
+                        http.post(format!("{url}{path}")).json(body).send().await
+                    }
                 };
                 match response {
-                    Ok(r) if r.status().as_u16() == 201 => {
+                    Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         latencies.push(began.elapsed());
                     }
@@ -216,4 +250,44 @@ async fn prepare_sessions(
         ));
     }
     Ok(out)
+}
+
+/// `tessera identity bench-password`: argon2id verifications per second with
+/// the configured parameters, `concurrency` at a time on blocking threads.
+pub async fn password_rate(
+    params: tessera_identity::PasswordParams,
+    seconds: f64,
+    concurrency: usize,
+) -> Result<Value> {
+    let passwords = Arc::new(tessera_identity::Passwords::new(params)?);
+    let hash = Arc::new(passwords.hash("bench-password")?);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (passwords, hash) = (passwords.clone(), hash.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    assert!(passwords.verify(Some(&hash), "bench-password"));
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await?;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok(json!({
+        "mode": "argon2id-verify",
+        "concurrency": concurrency,
+        "seconds": elapsed,
+        "ops": total,
+        "ops_per_sec": total as f64 / elapsed,
+        "memory_kib": params.memory_kib,
+        "iterations": params.iterations,
+    }))
 }
