@@ -328,3 +328,107 @@ fn signer_check_and_bench_report_the_backend() {
         assert!(r["ops_per_sec"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// `--jwks` finds the token's key by `kid` in a JWKS file or URL.
+#[test]
+fn validate_against_a_jwks_file_and_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = sign_with_config(dir.path());
+    let public = tessera(&[
+        "keys",
+        "public",
+        "--key",
+        vectors().join("eit/signing_key.pem").to_str().unwrap(),
+        "--kid",
+        KID,
+    ]);
+    let text = stdout(&public);
+    let jwk: Value = serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
+    let other: Value =
+        serde_json::json!({"kty": "RSA", "kid": "not-a-layer-kid", "n": "AQAB", "e": "AQAB"});
+    std::fs::write(
+        dir.path().join("jwks.json"),
+        serde_json::json!({ "keys": [other, jwk] }).to_string(),
+    )
+    .unwrap();
+    let file = dir.path().join("jwks.json");
+    let by_file = tessera(&[
+        "token",
+        "validate",
+        "--jwks",
+        file.to_str().unwrap(),
+        "--provider-id",
+        ISS,
+        "--json",
+        &token,
+    ]);
+    assert_eq!(by_file.status.code(), Some(0), "{}", stdout(&by_file));
+
+    // The same file over HTTP.
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "0"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line
+        .split("port ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let url = format!("http://127.0.0.1:{port}/jwks.json");
+    let by_url = tessera(&[
+        "token",
+        "validate",
+        "--jwks",
+        &url,
+        "--provider-id",
+        ISS,
+        &token,
+    ]);
+    let missing = tessera(&[
+        "token",
+        "validate",
+        "--jwks",
+        &format!("http://127.0.0.1:{port}/none.json"),
+        "--provider-id",
+        ISS,
+        &token,
+    ]);
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(
+        by_url.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&by_url.stderr)
+    );
+    assert!(stdout(&by_url).starts_with("VALID"));
+    assert_eq!(missing.status.code(), Some(2));
+
+    // Keys from a JWKS belong to the provider given: another one is a mismatch.
+    let wrong_iss = tessera(&[
+        "token",
+        "validate",
+        "--jwks",
+        file.to_str().unwrap(),
+        "--provider-id",
+        "layer:///providers/00000000-0000-4000-8000-000000000000",
+        "--json",
+        &token,
+    ]);
+    let report: Value = serde_json::from_slice(&wrong_iss.stdout).unwrap();
+    assert_eq!(
+        reasons(&report, "fail"),
+        BTreeSet::from(["issuer_mismatch".to_owned()])
+    );
+}
