@@ -72,6 +72,20 @@ impl PublicKey {
         }
     }
 
+    /// Builds the key from its modulus and public exponent (big-endian bytes).
+    pub fn from_components(n: &[u8], e: &[u8]) -> Result<Self, KeyError> {
+        let strip = |b: &[u8]| -> Vec<u8> {
+            let first = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+            b[first..].to_vec()
+        };
+        let components = aws_lc_rs::rsa::PublicKeyComponents {
+            n: strip(n),
+            e: strip(e),
+        };
+        let der = AsDer::as_der(&components).map_err(|_| KeyError::NotRsa)?;
+        Self::from_der(der.as_ref())
+    }
+
     /// Parses an RSA JWK (`kty` = `RSA`, `n`, `e`).
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
         if jwk.kty != "RSA" {
@@ -83,9 +97,7 @@ impl PublicKey {
         let e = URL_SAFE_NO_PAD
             .decode(&jwk.e)
             .map_err(|_| KeyError::Jwk("`e` is not base64url".into()))?;
-        let components = aws_lc_rs::rsa::PublicKeyComponents { n, e };
-        let der = AsDer::as_der(&components).map_err(|_| KeyError::NotRsa)?;
-        Self::from_der(der.as_ref())
+        Self::from_components(&n, &e)
     }
 
     /// Modulus size in bits.

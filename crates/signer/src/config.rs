@@ -51,8 +51,14 @@ struct SignerTable {
     module: Option<PathBuf>,
     token_label: Option<String>,
     key_label: Option<String>,
+    object_id: Option<String>,
+    sessions: Option<usize>,
     pin_env: Option<String>,
     pin_file: Option<PathBuf>,
+    message_type: Option<MessageType>,
+    max_concurrency: Option<usize>,
+    timeout_secs: Option<u64>,
+    max_attempts: Option<u32>,
 }
 
 impl TryFrom<SignerTable> for SignerConfig {
@@ -61,10 +67,30 @@ impl TryFrom<SignerTable> for SignerConfig {
     fn try_from(t: SignerTable) -> Result<Self, String> {
         let (name, allowed): (&str, &[&str]) = match t.backend {
             Backend::Pem => ("pem", &["path", "pem_env"]),
-            Backend::AwsKms => ("aws-kms", &["key_id", "region", "endpoint_url", "profile"]),
+            Backend::AwsKms => (
+                "aws-kms",
+                &[
+                    "key_id",
+                    "region",
+                    "endpoint_url",
+                    "profile",
+                    "message_type",
+                    "max_concurrency",
+                    "timeout_secs",
+                    "max_attempts",
+                ],
+            ),
             Backend::Pkcs11 => (
                 "pkcs11",
-                &["module", "token_label", "key_label", "pin_env", "pin_file"],
+                &[
+                    "module",
+                    "token_label",
+                    "key_label",
+                    "object_id",
+                    "sessions",
+                    "pin_env",
+                    "pin_file",
+                ],
             ),
         };
         let given = [
@@ -77,8 +103,14 @@ impl TryFrom<SignerTable> for SignerConfig {
             ("module", t.module.is_some()),
             ("token_label", t.token_label.is_some()),
             ("key_label", t.key_label.is_some()),
+            ("object_id", t.object_id.is_some()),
+            ("sessions", t.sessions.is_some()),
             ("pin_env", t.pin_env.is_some()),
             ("pin_file", t.pin_file.is_some()),
+            ("message_type", t.message_type.is_some()),
+            ("max_concurrency", t.max_concurrency.is_some()),
+            ("timeout_secs", t.timeout_secs.is_some()),
+            ("max_attempts", t.max_attempts.is_some()),
         ];
         if let Some((key, _)) = given.iter().find(|(k, set)| *set && !allowed.contains(k)) {
             return Err(format!(
@@ -101,12 +133,18 @@ impl TryFrom<SignerTable> for SignerConfig {
                 region: t.region,
                 endpoint_url: t.endpoint_url,
                 profile: t.profile,
+                message_type: t.message_type.unwrap_or_default(),
+                max_concurrency: t.max_concurrency.unwrap_or(32),
+                timeout_secs: t.timeout_secs.unwrap_or(5),
+                max_attempts: t.max_attempts.unwrap_or(3),
             }),
             Backend::Pkcs11 => SignerConfig::Pkcs11(Pkcs11Config {
                 kid: t.kid,
                 module: required(t.module, name, "module")?,
                 token_label: required(t.token_label, name, "token_label")?,
                 key_label: t.key_label,
+                object_id: t.object_id,
+                sessions: t.sessions.unwrap_or(4),
                 pin_env: t.pin_env,
                 pin_file: t.pin_file,
             }),
@@ -138,6 +176,25 @@ pub struct AwsKmsConfig {
     pub endpoint_url: Option<String>,
     /// Named profile for credentials.
     pub profile: Option<String>,
+    /// What is sent to KMS: the signing input (`raw`, up to 4096 bytes) or its SHA-256 (`digest`).
+    pub message_type: MessageType,
+    /// Sign calls in flight at once.
+    pub max_concurrency: usize,
+    /// Timeout of one attempt, in seconds.
+    pub timeout_secs: u64,
+    /// Attempts per call, retries (with backoff and jitter) included.
+    pub max_attempts: u32,
+}
+
+/// How the message reaches KMS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageType {
+    /// The signing input itself (KMS hashes it); at most 4096 bytes.
+    #[default]
+    Raw,
+    /// Its SHA-256, hashed here; any length.
+    Digest,
 }
 
 /// Settings of the `pkcs11` backend. The PIN never sits in configuration.
@@ -151,6 +208,10 @@ pub struct Pkcs11Config {
     pub token_label: String,
     /// Private key label.
     pub key_label: Option<String>,
+    /// Private key id (`CKA_ID`), hex.
+    pub object_id: Option<String>,
+    /// Logged-in sessions kept open (default 4).
+    pub sessions: usize,
     /// Environment variable holding the user PIN.
     pub pin_env: Option<String>,
     /// File holding the user PIN.
@@ -184,13 +245,25 @@ pub async fn build_signer(config: &SignerConfig) -> Result<DynSigner> {
         SignerConfig::Pem(c) => std::sync::Arc::new(build_pem(c)?),
         #[cfg(not(feature = "pem"))]
         SignerConfig::Pem(_) => return Err(not_enabled("pem", "pem")),
+        #[cfg(feature = "aws-kms")]
+        SignerConfig::AwsKms(c) => std::sync::Arc::new(crate::kms::KmsSigner::connect(c).await?),
+        #[cfg(not(feature = "aws-kms"))]
         SignerConfig::AwsKms(_) => return Err(not_enabled("aws-kms", "aws-kms")),
+        #[cfg(feature = "pkcs11")]
+        SignerConfig::Pkcs11(c) => {
+            std::sync::Arc::new(crate::pkcs11::Pkcs11Signer::connect(c).await?)
+        }
+        #[cfg(not(feature = "pkcs11"))]
         SignerConfig::Pkcs11(_) => return Err(not_enabled("pkcs11", "pkcs11")),
     };
     self_check(signer.as_ref()).await?;
     Ok(signer)
 }
 
+#[cfg_attr(
+    all(feature = "pem", feature = "aws-kms", feature = "pkcs11"),
+    allow(dead_code)
+)]
 fn not_enabled(backend: &'static str, feature: &'static str) -> SignerError {
     SignerError::NotEnabled { backend, feature }
 }
@@ -231,6 +304,7 @@ mod tests {
         assert!(err.to_string().contains("pin"), "{err}");
     }
 
+    #[cfg(not(feature = "aws-kms"))]
     #[tokio::test]
     async fn a_backend_not_compiled_in_says_which_feature() {
         let kid = "layer:///keys/7d7a9a0e-2f57-4d0e-9a6c-1f5b0c3b9a01";

@@ -5,8 +5,13 @@
 //!
 //! - `pem` (default feature): a PKCS#1 or PKCS#8 PEM file or environment
 //!   variable, parsed once ([`PemSigner`]).
-//! - `aws-kms` and `pkcs11`: named in [`SignerConfig`]; a build without their
-//!   feature says so when one is chosen.
+//! - `aws-kms` (feature): a key in AWS KMS, `Sign` with
+//!   `RSASSA_PKCS1_V1_5_SHA_256`.
+//! - `pkcs11` (feature): a key in an HSM, `CKM_SHA256_RSA_PKCS` in a pool of
+//!   logged-in sessions.
+//!
+//! [`SignerConfig`] names every backend whether or not it is compiled in;
+//! choosing a missing one says which feature to enable.
 //!
 //! Services hold a [`DynSigner`] built from configuration by [`build_signer`],
 //! which also signs and verifies a probe so that a wrong key fails at start-up.
@@ -38,15 +43,23 @@
 
 mod config;
 mod error;
+#[cfg(feature = "aws-kms")]
+mod kms;
 #[cfg(feature = "pem")]
 mod pem;
+#[cfg(feature = "pkcs11")]
+mod pkcs11;
 mod signer;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
-pub use config::{build_signer, AwsKmsConfig, PemConfig, Pkcs11Config, SignerConfig};
+pub use config::{build_signer, AwsKmsConfig, MessageType, PemConfig, Pkcs11Config, SignerConfig};
 pub use error::{BoxError, Result, SignerError};
+#[cfg(feature = "aws-kms")]
+pub use kms::KmsSigner;
 #[cfg(feature = "pem")]
 pub use pem::PemSigner;
+#[cfg(feature = "pkcs11")]
+pub use pkcs11::Pkcs11Signer;
 pub use signer::{self_check, sign_token, Algorithm, DynSigner, Signature, Signer};
