@@ -1,4 +1,9 @@
-# Shared by the bench scripts. Source it; it defines functions only.
+# Shared by scripts/test and the bench scripts. Source it; it defines
+# functions only. The setup_* functions need TEST_DIR (a directory for the
+# services' state) and export what the tests read (TESSERA_TEST_*).
+
+step() { printf '\n==> %s\n' "$*"; }
+
 
 # address_from_log LOG: waits (up to 10 s) for a JSON log line with an
 # "address" field, as `tessera ... serve --log-format json` prints when it
@@ -21,3 +26,68 @@ for line in open(sys.argv[1]):
   cat "$log" >&2
   return 1
 }
+
+PIDS=()
+
+# stop_services: stops what the setup functions started (call it on EXIT).
+stop_services() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "installing ${missing[*]}"
+  local sudo=
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup_python() {
+  local venv=$TEST_DIR/venv
+  if ! "$venv/bin/python" -c 'import jwt, cryptography, moto' 2>/dev/null; then
+    step "creating a Python virtualenv with PyJWT and moto in $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "PyJWT[crypto]>=2.8" "moto[server]>=5.1"
+  fi
+  "$venv/bin/python" -c 'import jwt, moto; print("PyJWT", jwt.__version__, "/ moto", moto.__version__)'
+  export TESSERA_TEST_PYTHON=$venv/bin/python
+}
+
+setup_softhsm() {
+  apt_install softhsm2 opensc
+  local dir=$TEST_DIR/softhsm module=/usr/lib/softhsm/libsofthsm2.so
+  rm -rf "$dir" && mkdir -p "$dir/tokens"
+  export SOFTHSM2_CONF=$dir/softhsm2.conf
+  printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$dir" >"$SOFTHSM2_CONF"
+  export TESSERA_TEST_PKCS11_MODULE=$module TESSERA_TEST_PKCS11_TOKEN=tessera-test TESSERA_TEST_PKCS11_PIN=123456
+  softhsm2-util --init-token --free --label tessera-test --so-pin 87654321 --pin "$TESSERA_TEST_PKCS11_PIN" >/dev/null
+  pkcs11-tool --module "$module" --token-label tessera-test --login --pin "$TESSERA_TEST_PKCS11_PIN" \
+    --keypairgen --key-type rsa:2048 --id 01 --label eit-signing >/dev/null
+  softhsm2-util --import tests/vectors/rfc7515-a2/private_key_pkcs8.pem --token tessera-test \
+    --label rfc7515 --id 02 --pin "$TESSERA_TEST_PKCS11_PIN" >/dev/null
+  echo "SoftHSM2 token tessera-test in $dir"
+}
+
+setup_moto() {
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$TEST_DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$TEST_DIR/moto.log" 2>&1 &
+  PIDS+=($!)
+  export TESSERA_TEST_KMS_ENDPOINT=http://127.0.0.1:$port
+  local ready=
+  for _ in $(seq 150); do
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+      "$TESSERA_TEST_KMS_ENDPOINT/moto-api/" 2>/dev/null; then
+      ready=1
+      break
+    fi
+    sleep 0.2
+  done
+  [ -n "$ready" ] || { cat "$TEST_DIR/moto.log"; echo "moto did not start" >&2; exit 1; }
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+  echo "moto KMS at $TESSERA_TEST_KMS_ENDPOINT"
+}
+

@@ -15,8 +15,65 @@ async fn bind() -> (tokio::net::TcpListener, String) {
     (l, url)
 }
 
+/// The `[signer]` table for each backend: a fresh PEM file, a fresh key in
+/// moto's KMS, the generated key of the SoftHSM2 token (`scripts/test` starts
+/// both services).
+async fn signer_table(backend: &str, dir: &std::path::Path, kid: KeyId) -> Value {
+    match backend {
+        "pem" => {
+            let path = dir.join("signing.pem");
+            std::fs::write(&path, PemSigner::generate_pem(2048).unwrap()).unwrap();
+            json!({"backend": "pem", "kid": kid.to_string(), "path": path})
+        }
+        "aws-kms" => {
+            let endpoint = std::env::var("TESSERA_TEST_KMS_ENDPOINT")
+                .expect("TESSERA_TEST_KMS_ENDPOINT is not set; run the suite with scripts/test");
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .endpoint_url(&endpoint)
+                .load()
+                .await;
+            let key = aws_sdk_kms::Client::new(&sdk)
+                .create_key()
+                .key_spec(aws_sdk_kms::types::KeySpec::Rsa2048)
+                .key_usage(aws_sdk_kms::types::KeyUsageType::SignVerify)
+                .send()
+                .await
+                .unwrap();
+            let key_id = key.key_metadata().unwrap().key_id().to_owned();
+            json!({"backend": "aws-kms", "kid": kid.to_string(), "key_id": key_id,
+                   "region": "us-east-1", "endpoint_url": endpoint})
+        }
+        "pkcs11" => {
+            let env = |n: &str| {
+                std::env::var(n)
+                    .unwrap_or_else(|_| panic!("{n} is not set; run the suite with scripts/test"))
+            };
+            json!({"backend": "pkcs11", "kid": kid.to_string(), "module": env("TESSERA_TEST_PKCS11_MODULE"),
+                   "token_label": env("TESSERA_TEST_PKCS11_TOKEN"), "key_label": "eit-signing",
+                   "pin_env": "TESSERA_TEST_PKCS11_PIN"})
+        }
+        other => panic!("no backend {other}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn identity_service_tokens_open_sessions_at_the_authority() {
+async fn pem_backend_tokens_open_sessions_at_the_authority() {
+    flow("pem").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_kms_backend_tokens_open_sessions_at_the_authority() {
+    flow("aws-kms").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkcs11_backend_tokens_open_sessions_at_the_authority() {
+    flow("pkcs11").await;
+}
+
+/// Only the `[signer]` table differs between backends.
+async fn flow(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
 
@@ -37,12 +94,10 @@ async fn identity_service_tokens_open_sessions_at_the_authority() {
 
     let provider_id = ProviderId::generate();
     let kid = KeyId::generate();
-    let key_path = dir.path().join("signing.pem");
-    std::fs::write(&key_path, PemSigner::generate_pem(2048).unwrap()).unwrap();
     let identity_config: IdentityConfig = serde_json::from_value(json!({
         "database_url": format!("sqlite://{}", dir.path().join("identity.db").display()),
         "provider_id": provider_id.to_string(),
-        "signer": {"backend": "pem", "kid": kid.to_string(), "path": key_path},
+        "signer": signer_table(backend, dir.path(), kid).await,
     }))
     .unwrap();
     let users = tessera_identity::open_users(&identity_config)
@@ -62,6 +117,7 @@ async fn identity_service_tokens_open_sessions_at_the_authority() {
         .await
         .unwrap();
     let identity = tessera_identity::open(identity_config).await.unwrap();
+    assert_eq!(identity.issuer.signer().backend(), backend);
     let public_pem = identity.issuer.signer().public_key().to_pem();
     let (listener, identity_url) = bind().await;
     tokio::spawn(tessera_identity::serve(

@@ -196,13 +196,18 @@ fn open_token(module: &Path, token_label: &str, pin: &AuthPin) -> Result<(Pkcs11
         .ok_or_else(|| SignerError::KeyNotFound {
             backend: BACKEND,
             message: format!(
-                "no token labelled {token_label:?} in {} (tokens: {:?})",
+                "no token labelled {token_label:?} in {} (tokens: {:?}){}",
                 module.display(),
                 entry
                     .tokens
                     .iter()
                     .map(|(l, _)| l.as_str())
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>(),
+                if module.to_string_lossy().contains("softhsm") {
+                    "; SoftHSM2 finds its tokens through the configuration file named by SOFTHSM2_CONF: check that it is set and names the right one"
+                } else {
+                    ""
+                }
             ),
             source: None,
         })?;
