@@ -16,6 +16,7 @@ mod keys;
 mod logging;
 mod signer_cmd;
 mod token;
+mod up;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the authority and an identity service on embedded defaults
+    /// (SQLite, a generated development key, a staging app, a demo user).
+    Up(up::UpArgs),
+    /// Run the client's whole flow against `tessera up`, printing each step.
+    Demo(up::DemoArgs),
     /// Run the authority (nonces, sessions, apps and keys).
     #[command(subcommand)]
     Authority(authority_cmd::AuthorityCommand),
@@ -76,6 +82,8 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
+            Command::Up(args) => up::up(args).await,
+            Command::Demo(args) => up::demo(args).await,
             Command::Authority(cmd) => authority_cmd::run(cmd).await,
             Command::Identity(cmd) => identity_cmd::run(cmd).await,
             Command::Users(cmd) => identity_cmd::run_users(cmd).await,

@@ -1,0 +1,307 @@
+//! `tessera up` (the authority and an identity service in one process, on
+//! embedded defaults) and `tessera demo` (the client's whole flow against it).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tessera_authority::store::{App, KeyRecord};
+use tessera_authority::AuthorityConfig;
+use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
+use tessera_client::{Client, Deauthentication, Event, IdentityServiceHandler};
+use tessera_identity::IdentityConfig;
+use tessera_signer::{PemSigner, Signer as _};
+
+use crate::keys::write_private;
+use crate::logging::{init_logging, LogFormat};
+
+/// What `tessera up` keeps across restarts in `<data-dir>/up.json` (mode 0600).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stack {
+    app_id: AppId,
+    provider_id: ProviderId,
+    kid: KeyId,
+    demo_user: String,
+    demo_password: String,
+    admin_token: String,
+    authority_url: Option<String>,
+    identity_url: Option<String>,
+}
+
+fn random_secret() -> Result<String> {
+    let mut bytes = [0u8; 18];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn load_stack(dir: &Path) -> Result<Option<Stack>> {
+    match std::fs::read_to_string(dir.join("up.json")) {
+        Ok(text) => Ok(Some(
+            serde_json::from_str(&text).context("up.json is damaged")?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context("cannot read up.json"),
+    }
+}
+
+fn save_stack(dir: &Path, stack: &Stack) -> Result<()> {
+    let tmp = dir.join("up.json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, serde_json::to_string_pretty(stack)?.as_bytes())?;
+    std::fs::rename(&tmp, dir.join("up.json")).context("cannot write up.json")
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Where the stack keeps its databases, key and settings.
+    #[arg(long, default_value = "./tessera-data")]
+    data_dir: PathBuf,
+    /// The authority's address.
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    authority_listen: SocketAddr,
+    /// The identity service's address.
+    #[arg(long, default_value = "127.0.0.1:7701")]
+    identity_listen: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+pub async fn up(args: UpArgs) -> Result<ExitCode> {
+    init_logging(args.log_format);
+    let dir = &args.data_dir;
+    std::fs::create_dir_all(dir.join("keys"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let key_path = dir.join("keys/signing.pem");
+    if !key_path.exists() {
+        write_private(&key_path, PemSigner::generate_pem(2048)?.as_bytes())?;
+    }
+    let mut stack = match load_stack(dir)? {
+        Some(s) => s,
+        None => Stack {
+            app_id: AppId::generate(Environment::Staging),
+            provider_id: ProviderId::generate(),
+            kid: KeyId::generate(),
+            demo_user: "demo".into(),
+            demo_password: random_secret()?,
+            admin_token: random_secret()?,
+            authority_url: None,
+            identity_url: None,
+        },
+    };
+    let signer = PemSigner::from_file(stack.kid, &key_path)?;
+
+    // The authority, with the staging app and the development key registered.
+    let authority_config = AuthorityConfig {
+        listen: args.authority_listen,
+        database_url: format!("sqlite://{}", dir.join("authority.db").display()),
+        ..AuthorityConfig::default()
+    };
+    let authority = tessera_authority::open(authority_config, Some(&stack.admin_token)).await?;
+    if authority.store.app(&stack.app_id).await?.is_none() {
+        let now = crate::token::now();
+        authority
+            .store
+            .create_app(&App {
+                app_id: stack.app_id,
+                provider_id: stack.provider_id,
+                environment: Environment::Staging,
+                name: "tessera up".into(),
+                created_at: now,
+            })
+            .await?;
+        let public = signer.public_key();
+        authority
+            .store
+            .add_key(&KeyRecord {
+                kid: stack.kid,
+                provider_id: stack.provider_id,
+                spki_der: public.spki_der().to_vec(),
+                fingerprint: public.fingerprint(),
+                created_at: now,
+                revoked_at: None,
+            })
+            .await?;
+    }
+
+    // The identity service, with the demo user.
+    let identity_config: IdentityConfig = serde_json::from_value(json!({
+        "listen": args.identity_listen.to_string(),
+        "database_url": format!("sqlite://{}", dir.join("identity.db").display()),
+        "provider_id": stack.provider_id.to_string(),
+        "signer": {"backend": "pem", "kid": stack.kid.to_string(), "path": key_path},
+    }))?;
+    let users = tessera_identity::open_users(&identity_config).await?;
+    if !users
+        .list()
+        .await?
+        .iter()
+        .any(|u| u.username == stack.demo_user)
+    {
+        let profile = Profile {
+            display_name: Some("Demo User".into()),
+            ..Profile::default()
+        };
+        users
+            .add(
+                &stack.demo_user,
+                &UserId::new(stack.demo_user.clone())?,
+                &stack.demo_password,
+                &profile,
+            )
+            .await?;
+    }
+    let identity = tessera_identity::open_with(identity_config, Arc::new(users)).await?;
+
+    let a_listener = tokio::net::TcpListener::bind(args.authority_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.authority_listen))?;
+    let i_listener = tokio::net::TcpListener::bind(args.identity_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.identity_listen))?;
+    let (a_addr, i_addr) = (a_listener.local_addr()?, i_listener.local_addr()?);
+    stack.authority_url = Some(format!("http://{a_addr}"));
+    stack.identity_url = Some(format!("http://{i_addr}"));
+    save_stack(dir, &stack)?;
+    tracing::info!(authority = %a_addr, identity = %i_addr, "stack listening");
+    print_banner(&stack, dir)?;
+
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
+        let mut rx = tx.subscribe();
+        async move {
+            let _ = rx.recv().await;
+        }
+    };
+    let a = tokio::spawn(tessera_authority::serve(
+        a_listener,
+        authority,
+        stopped(&stop_tx),
+    ));
+    let i = tokio::spawn(tessera_identity::serve(
+        i_listener,
+        identity,
+        stopped(&stop_tx),
+    ));
+    crate::logging::shutdown_signal().await;
+    let _ = stop_tx.send(());
+    a.await??;
+    i.await??;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_banner(stack: &Stack, dir: &Path) -> Result<()> {
+    let a = stack.authority_url.as_deref().unwrap_or_default();
+    let i = stack.identity_url.as_deref().unwrap_or_default();
+    outln!(
+        "\nTessera is up (data in {dir}; state survives restarts).\n\n\
+         authority         {a}\n\
+         identity service  {i}\n\
+         app id            {app}\n\
+         demo user         {user} / password {password}\n\
+         admin token       in {dir}/up.json (Authorization: Bearer …)\n\n\
+         See the whole flow:   tessera demo --data-dir {dir}\n\n\
+         Or by hand:\n\
+         NONCE=$(curl -s -XPOST {a}/nonces | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"nonce\"])')\n\
+         TOKEN=$(curl -s -XPOST {i}/identity_tokens -H 'Content-Type: application/json' \\\n\
+         \x20 -d \"{{\\\"nonce\\\":\\\"$NONCE\\\",\\\"username\\\":\\\"{user}\\\",\\\"password\\\":\\\"{password}\\\"}}\" | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"identity_token\"])')\n\
+         curl -s -XPOST {a}/sessions -H 'Content-Type: application/json' \\\n\
+         \x20 -d \"{{\\\"app_id\\\":\\\"{app}\\\",\\\"identity_token\\\":\\\"$TOKEN\\\"}}\"\n\n\
+         Stop with Ctrl-C.",
+        dir = dir.display(),
+        app = stack.app_id,
+        user = stack.demo_user,
+        password = stack.demo_password,
+    )
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The data directory of `tessera up`.
+    #[arg(long, default_value = "./tessera-data")]
+    data_dir: PathBuf,
+}
+
+pub async fn demo(args: DemoArgs) -> Result<ExitCode> {
+    let stack = load_stack(&args.data_dir)?.with_context(|| {
+        format!(
+            "no stack in {}; start one with `tessera up`",
+            args.data_dir.display()
+        )
+    })?;
+    let (Some(authority), Some(identity)) =
+        (stack.authority_url.clone(), stack.identity_url.clone())
+    else {
+        anyhow::bail!(
+            "the stack in {} has never listened; start it with `tessera up`",
+            args.data_dir.display()
+        );
+    };
+    let client = Client::builder()
+        .authority(&authority)
+        .app_id(stack.app_id)
+        .data_dir(args.data_dir.join("demo-client"))
+        .challenge_handler(IdentityServiceHandler::new(
+            &identity,
+            &stack.demo_user,
+            &stack.demo_password,
+        ))
+        .build()?;
+    let mut events = client.events();
+    let authority_for_events = authority.clone();
+    // Events are queued by the time each call returns: print them after it.
+    let mut show_events = move || -> Result<()> {
+        while let Ok(event) = events.try_recv() {
+            let line = match event {
+                Event::Connected => {
+                    format!("   event: connected to the authority at {authority_for_events}")
+                }
+                Event::AuthenticationChallenge { nonce } => {
+                    format!(
+                        "   event: authentication challenge, nonce {}…",
+                        &nonce[..8.min(nonce.len())]
+                    )
+                }
+                Event::Authenticated { user_id } => format!("   event: authenticated as {user_id}"),
+                Event::AuthenticationError { reason } => {
+                    format!("   event: authentication error: {reason}")
+                }
+                Event::Deauthenticated => "   event: deauthenticated".into(),
+                other => format!("   event: {other:?}"),
+            };
+            crate::write_stdout(&format!("{line}\n"))?;
+        }
+        Ok(())
+    };
+    let step = |s: &str| crate::write_stdout(&format!("{s}\n"));
+    step("1. connect")?;
+    client.connect().await?;
+    show_events()?;
+    step(&format!(
+        "2. authenticate: the identity service at {identity} checks {:?}'s password and signs a token",
+        stack.demo_user
+    ))?;
+    let outcome = client.authenticate().await;
+    show_events()?;
+    step(&format!("   → {:?}", outcome?))?;
+    step("3. GET /identities/me with the session")?;
+    let me = client.identity().await?;
+    step(&format!(
+        "   → {} ({})",
+        me["id"].as_str().unwrap_or_default(),
+        me["display_name"].as_str().unwrap_or("no display name")
+    ))?;
+    step("4. deauthenticate (deleting local data)")?;
+    client
+        .deauthenticate(Deauthentication::DeleteLocalData)
+        .await?;
+    show_events()?;
+    step("The flow worked: nonce → identity token → session → identity → deauthentication.")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,41 @@
+//! What can go wrong on the client side.
+
+/// A client call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The call is not allowed in the client's current state (e.g. during
+    /// deauthentication, or authenticating a second user).
+    #[error("not allowed now: {0}")]
+    InvalidState(String),
+    /// The builder is missing a setting or has a bad one.
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+    /// The authority or identity service refused the request.
+    #[error("{id}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The SPEC error id (`invalid_identity_token`, `invalid_credentials`…).
+        id: String,
+        /// For `invalid_identity_token`, the reason id.
+        reason: Option<String>,
+        /// The server's message.
+        message: String,
+    },
+    /// Authentication is required and no challenge handler could answer.
+    #[error("authentication required")]
+    AuthenticationRequired,
+    /// The network or the server failed.
+    #[error("request failed")]
+    Http(#[from] reqwest::Error),
+    /// Local data could not be read or written.
+    #[error("local data: {0}")]
+    LocalData(#[source] std::io::Error),
+    /// A challenge handler failed.
+    #[error("the challenge handler failed: {0}")]
+    Handler(String),
+}
+
+/// A `Result` with a [`ClientError`].
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -1,0 +1,111 @@
+//! Answering authentication challenges: the app's part of the flow.
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tessera_claims::{AppId, IdentityToken};
+
+use crate::error::{ClientError, Result};
+
+/// Turns a nonce into an identity token, usually by asking the app's own
+/// backend (the identity service) with the user's credentials.
+#[async_trait]
+pub trait ChallengeHandler: std::fmt::Debug + Send + Sync + 'static {
+    /// An identity token answering `nonce` (passed on untouched).
+    async fn on_challenge(&self, nonce: &str) -> Result<IdentityToken>;
+}
+
+/// Asks an identity service's `POST /identity_tokens` with a username and password.
+#[derive(Clone)]
+pub struct IdentityServiceHandler {
+    http: reqwest::Client,
+    url: String,
+    username: String,
+    password: String,
+}
+
+impl std::fmt::Debug for IdentityServiceHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityServiceHandler")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdentityServiceHandler {
+    /// A handler for the identity service at `url` (its base URL).
+    pub fn new(
+        url: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: url.into().trim_end_matches('/').to_owned(),
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+}
+
+/// Reads `{identity_token}` or the SPEC error of an identity service.
+pub(crate) async fn token_from(response: reqwest::Response) -> Result<IdentityToken> {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        return body["identity_token"]
+            .as_str()
+            .map(IdentityToken::new)
+            .ok_or_else(|| {
+                ClientError::Handler("the identity service sent no identity_token".into())
+            });
+    }
+    Err(crate::client::api_error(status.as_u16(), &body))
+}
+
+#[async_trait]
+impl ChallengeHandler for IdentityServiceHandler {
+    async fn on_challenge(&self, nonce: &str) -> Result<IdentityToken> {
+        let response = self
+            .http
+            .post(format!("{}/identity_tokens", self.url))
+            .json(&json!({"nonce": nonce, "username": self.username, "password": self.password}))
+            .send()
+            .await?;
+        token_from(response).await
+    }
+}
+
+/// Asks an identity service in sample mode for any user id (staging apps only).
+#[derive(Debug, Clone)]
+pub struct SampleHandler {
+    http: reqwest::Client,
+    url: String,
+    app_id: AppId,
+    user_id: String,
+}
+
+impl SampleHandler {
+    /// A handler for the sample-mode identity service at `url`.
+    pub fn new(url: impl Into<String>, app_id: AppId, user_id: impl Into<String>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: url.into().trim_end_matches('/').to_owned(),
+            app_id,
+            user_id: user_id.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ChallengeHandler for SampleHandler {
+    async fn on_challenge(&self, nonce: &str) -> Result<IdentityToken> {
+        let response = self
+            .http
+            .post(format!("{}/identity_tokens", self.url))
+            .json(&json!({"app_id": self.app_id.to_string(), "user_id": self.user_id, "nonce": nonce}))
+            .send()
+            .await?;
+        token_from(response).await
+    }
+}
