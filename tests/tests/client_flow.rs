@@ -6,103 +6,31 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use tessera_authority::AuthorityConfig;
-use tessera_claims::{AppId, IdentityToken, KeyId, Profile, ProviderId, UserId};
+use tessera_claims::IdentityToken;
 use tessera_client::{
     AuthOutcome, ChallengeHandler, Client, ClientError, Deauthentication, Event,
     IdentityServiceHandler,
 };
-use tessera_identity::IdentityConfig;
-use tessera_signer::PemSigner;
-
-const ADMIN: &str = "client-flow-admin-token";
-
-struct Stack {
-    authority: String,
-    identity: String,
-    app_id: AppId,
-    dir: tempfile::TempDir,
-}
+use tessera_tests::{pem_signer, start, Options, Stack};
 
 async fn stack(nonce_ttl_secs: u64) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let config = AuthorityConfig {
-        database_url: format!("sqlite://{}", dir.path().join("authority.db").display()),
-        nonces: tessera_authority::NonceConfig {
-            ttl_secs: nonce_ttl_secs,
-            ..Default::default()
-        },
-        ..AuthorityConfig::default()
+    let keys = tempfile::tempdir().unwrap();
+    let options = Options {
+        users: vec![
+            ("alice", "alice", "alice-password", "ALICE"),
+            ("bob", "bob", "bob-password", "BOB"),
+        ],
+        nonce_ttl_secs,
     };
-    let state = tessera_authority::open(config, Some(ADMIN)).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let authority = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tessera_authority::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-
-    let (provider_id, kid) = (ProviderId::generate(), KeyId::generate());
-    let key_path = dir.path().join("signing.pem");
-    std::fs::write(&key_path, PemSigner::generate_pem(2048).unwrap()).unwrap();
-    let config: IdentityConfig = serde_json::from_value(json!({
-        "database_url": format!("sqlite://{}", dir.path().join("identity.db").display()),
-        "provider_id": provider_id.to_string(),
-        "signer": {"backend": "pem", "kid": kid.to_string(), "path": key_path},
-    }))
-    .unwrap();
-    let users = tessera_identity::open_users(&config).await.unwrap();
-    for name in ["alice", "bob"] {
-        let profile = Profile {
-            display_name: Some(name.to_uppercase()),
-            ..Profile::default()
-        };
-        users
-            .add(
-                name,
-                &UserId::new(name).unwrap(),
-                &format!("{name}-password"),
-                &profile,
-            )
-            .await
-            .unwrap();
-    }
-    let identity_state = tessera_identity::open(config).await.unwrap();
-    let public_pem = identity_state.issuer.signer().public_key().to_pem();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let identity = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tessera_identity::serve(
-        listener,
-        identity_state,
-        std::future::pending(),
-    ));
-
-    let app: Value = http
-        .post(format!("{authority}/admin/apps"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "client", "environment": "staging", "provider_id": provider_id.to_string()}))
-        .send().await.unwrap().json().await.unwrap();
-    let app_id: AppId = app["app_id"].as_str().unwrap().parse().unwrap();
-    let encoded = app_id.to_string().replace(':', "%3A").replace('/', "%2F");
-    http.post(format!("{authority}/admin/apps/{encoded}/keys"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"public_key_pem": public_pem, "kid": kid.to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-    Stack {
-        authority,
-        identity,
-        app_id,
-        dir,
-    }
+    start(options, pem_signer(keys.path())).await
 }
 
-impl Stack {
+trait Devices {
+    fn client(&self, handler: Option<IdentityServiceHandler>) -> Client;
+    fn user(&self, name: &str) -> IdentityServiceHandler;
+}
+
+impl Devices for Stack {
     fn client(&self, handler: Option<IdentityServiceHandler>) -> Client {
         let mut b = Client::builder()
             .authority(&self.authority)

@@ -2,29 +2,15 @@
 //! identity service (credentials mode), a session at the authority.
 
 use serde_json::{json, Value};
-use tessera_authority::AuthorityConfig;
-use tessera_claims::{KeyId, Profile, ProviderId, UserId};
-use tessera_identity::IdentityConfig;
-use tessera_signer::PemSigner;
-
-const ADMIN: &str = "cross-crate-admin-token";
-
-async fn bind() -> (tokio::net::TcpListener, String) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    (l, url)
-}
+use tessera_claims::KeyId;
+use tessera_tests::{pem_signer, start, Options};
 
 /// The `[signer]` table for each backend: a fresh PEM file, a fresh key in
 /// moto's KMS, the generated key of the SoftHSM2 token (`scripts/test` starts
 /// both services).
 async fn signer_table(backend: &str, dir: &std::path::Path, kid: KeyId) -> Value {
     match backend {
-        "pem" => {
-            let path = dir.join("signing.pem");
-            std::fs::write(&path, PemSigner::generate_pem(2048).unwrap()).unwrap();
-            json!({"backend": "pem", "kid": kid.to_string(), "path": path})
-        }
+        "pem" => pem_signer(dir),
         "aws-kms" => {
             let endpoint = std::env::var("TESSERA_TEST_KMS_ENDPOINT")
                 .expect("TESSERA_TEST_KMS_ENDPOINT is not set; run the suite with scripts/test");
@@ -74,73 +60,20 @@ async fn pkcs11_backend_tokens_open_sessions_at_the_authority() {
 
 /// Only the `[signer]` table differs between backends.
 async fn flow(backend: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let options = Options {
+        users: vec![("grace", "grace@example.com", "cobol-1959", "Grace H.")],
+        nonce_ttl_secs: 600,
+    };
+    let stack = start(
+        options,
+        signer_table(backend, keys.path(), KeyId::generate()).await,
+    )
+    .await;
+    assert_eq!(stack.backend, backend);
+    let (authority_url, identity_url, app_id) =
+        (&stack.authority, &stack.identity, stack.app_id.to_string());
     let http = reqwest::Client::new();
-
-    // The authority, with an app whose provider the identity service signs for.
-    let authority_config = AuthorityConfig {
-        database_url: format!("sqlite://{}", dir.path().join("authority.db").display()),
-        ..AuthorityConfig::default()
-    };
-    let authority = tessera_authority::open(authority_config, Some(ADMIN))
-        .await
-        .unwrap();
-    let (listener, authority_url) = bind().await;
-    tokio::spawn(tessera_authority::serve(
-        listener,
-        authority,
-        std::future::pending(),
-    ));
-
-    let provider_id = ProviderId::generate();
-    let kid = KeyId::generate();
-    let identity_config: IdentityConfig = serde_json::from_value(json!({
-        "database_url": format!("sqlite://{}", dir.path().join("identity.db").display()),
-        "provider_id": provider_id.to_string(),
-        "signer": signer_table(backend, dir.path(), kid).await,
-    }))
-    .unwrap();
-    let users = tessera_identity::open_users(&identity_config)
-        .await
-        .unwrap();
-    let profile = Profile {
-        display_name: Some("Grace H.".into()),
-        ..Profile::default()
-    };
-    users
-        .add(
-            "grace",
-            &UserId::new("grace@example.com").unwrap(),
-            "cobol-1959",
-            &profile,
-        )
-        .await
-        .unwrap();
-    let identity = tessera_identity::open(identity_config).await.unwrap();
-    assert_eq!(identity.issuer.signer().backend(), backend);
-    let public_pem = identity.issuer.signer().public_key().to_pem();
-    let (listener, identity_url) = bind().await;
-    tokio::spawn(tessera_identity::serve(
-        listener,
-        identity,
-        std::future::pending(),
-    ));
-
-    let app: Value = http
-        .post(format!("{authority_url}/admin/apps"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "cross", "environment": "staging", "provider_id": provider_id.to_string()}))
-        .send().await.unwrap().json().await.unwrap();
-    let app_id = app["app_id"].as_str().unwrap().to_owned();
-    let encoded = app_id.replace(':', "%3A").replace('/', "%2F");
-    let r = http
-        .post(format!("{authority_url}/admin/apps/{encoded}/keys"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"public_key_pem": public_pem, "kid": kid.to_string()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
 
     // (1) nonce, (2) token from credentials, (3) session.
     let nonce: Value = http
