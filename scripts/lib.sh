@@ -29,9 +29,52 @@ for line in open(sys.argv[1]):
 
 PIDS=()
 
+CLEANUPS=()
+
 # stop_services: stops what the setup functions started (call it on EXIT).
 stop_services() {
+  for cmd in "${CLEANUPS[@]}"; do eval "$cmd" >/dev/null 2>&1 || true; done
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# setup_postgres: a database of this run's own, on the machine's PostgreSQL
+# (127.0.0.1:5432) when one answers, else on one started here.
+setup_postgres() {
+  local host=127.0.0.1 port=5432 db="tessera_test_$$_$RANDOM"
+  if ! pg_isready -q -h "$host" -p "$port" 2>/dev/null; then
+    apt_install postgresql
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    port=$(free_port)
+    rm -rf "$TEST_DIR/pg" && mkdir -p "$TEST_DIR/pg" && chown postgres "$TEST_DIR" "$TEST_DIR/pg"
+    runuser -u postgres -- "$bin/initdb" -D "$TEST_DIR/pg/data" -A trust -U postgres >/dev/null
+    runuser -u postgres -- "$bin/pg_ctl" -D "$TEST_DIR/pg/data" \
+      -o "-p $port -k $TEST_DIR/pg -c listen_addresses=127.0.0.1" -l "$TEST_DIR/pg/log" -w start >/dev/null
+    CLEANUPS+=("runuser -u postgres -- $bin/pg_ctl -D $TEST_DIR/pg/data -m fast stop")
+  fi
+  psql -q -h "$host" -p "$port" -U postgres -c "CREATE DATABASE $db" >/dev/null
+  CLEANUPS+=("psql -q -h $host -p $port -U postgres -c 'DROP DATABASE IF EXISTS $db WITH (FORCE)'")
+  export TESSERA_TEST_POSTGRES_URL="postgres://postgres@$host:$port/$db"
+  echo "PostgreSQL database $db on $host:$port"
+}
+
+# setup_redis: the machine's Redis (127.0.0.1:6379) when one answers, else one
+# started here; this run's keys carry a prefix of their own.
+setup_redis() {
+  local port=6379
+  if ! redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+    apt_install redis-server
+    port=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$TEST_DIR" >"$TEST_DIR/redis.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  export TESSERA_TEST_REDIS_URL="redis://127.0.0.1:$port/0" TESSERA_TEST_REDIS_PREFIX="tessera-test-$$-$RANDOM:"
+  echo "Redis on 127.0.0.1:$port, key prefix $TESSERA_TEST_REDIS_PREFIX"
 }
 
 apt_install() {
@@ -73,7 +116,7 @@ setup_softhsm() {
 
 setup_moto() {
   local port
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   "$TEST_DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$TEST_DIR/moto.log" 2>&1 &
   PIDS+=($!)
   export TESSERA_TEST_KMS_ENDPOINT=http://127.0.0.1:$port

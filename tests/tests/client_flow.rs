@@ -314,7 +314,8 @@ impl ChallengeHandler for Flaky {
         }
         let token = self.inner.on_challenge(nonce).await?;
         if n == 0 {
-            tokio::time::sleep(Duration::from_millis(2200)).await;
+            // Past the 3 s time to live (whole seconds: at least 2 s of life).
+            tokio::time::sleep(Duration::from_millis(4200)).await;
         }
         Ok(token)
     }
@@ -322,7 +323,7 @@ impl ChallengeHandler for Flaky {
 
 #[tokio::test]
 async fn expired_nonces_are_replaced_and_broken_tokens_do_not_loop() {
-    let s = stack(1).await;
+    let s = stack(3).await;
     let calls = Arc::new(AtomicU32::new(0));
     let client = Client::builder()
         .authority(&s.authority)

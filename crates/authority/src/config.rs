@@ -12,8 +12,10 @@ use serde::Deserialize;
 pub struct AuthorityConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// `sqlite://path` (created if missing).
+    /// `sqlite://path` (created if missing) or `postgres://…`.
     pub database_url: String,
+    /// Most connections in the PostgreSQL pool.
+    pub database_pool_size: u32,
     /// File holding the admin token (else `TESSERA_ADMIN_TOKEN`).
     pub admin_token_file: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
@@ -38,6 +40,8 @@ pub struct NonceConfig {
     pub backend: NonceBackend,
     /// Redis URL for the `redis` backend.
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key (several deployments may share a Redis).
+    pub redis_prefix: String,
 }
 
 /// Where nonces are stored.
@@ -71,6 +75,7 @@ impl Default for AuthorityConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
             database_url: "sqlite://./data/authority.db".into(),
+            database_pool_size: 10,
             admin_token_file: None,
             body_limit_bytes: 64 * 1024,
             nonces: NonceConfig::default(),
@@ -87,6 +92,7 @@ impl Default for NonceConfig {
             ttl_secs: 600,
             backend: NonceBackend::Database,
             redis_url: None,
+            redis_prefix: "tessera:".into(),
         }
     }
 }
@@ -141,14 +147,20 @@ impl AuthorityConfig {
         if self.purge_interval_secs == 0 {
             return err("purge_interval_secs", "must be at least 1 second");
         }
-        if self.nonces.backend == NonceBackend::Redis {
+        if self.nonces.backend == NonceBackend::Redis && self.nonces.redis_url.is_none() {
             return err(
-                "nonces.backend",
-                "`redis` is not available in this version; use `database`",
+                "nonces.redis_url",
+                "is required when nonces.backend is `redis`",
             );
         }
-        if !self.database_url.starts_with("sqlite:") {
-            return err("database_url", "must be a `sqlite://` URL in this version");
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| self.database_url.starts_with(p))
+        {
+            return err("database_url", "must be a `sqlite://` or `postgres://` URL");
+        }
+        if !(1..=1000).contains(&self.database_pool_size) {
+            return err("database_pool_size", "must be between 1 and 1000");
         }
         Ok(())
     }

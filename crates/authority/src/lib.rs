@@ -43,16 +43,30 @@ pub use metrics::Metrics;
 pub use routes::router;
 pub use state::{AppState, KEY_CACHE_TTL};
 
-use crate::store::SqliteStore;
+use crate::store::{NonceStore, PostgresStore, RedisNonceStore, SqliteStore, Store};
 
-/// Opens the configured stores and builds the state.
+/// Opens the configured stores (SQLite or PostgreSQL by the URL's scheme;
+/// nonces there or in Redis) and builds the state.
 pub async fn open(
     config: AuthorityConfig,
     admin_token: Option<&str>,
 ) -> Result<AppState, OpenError> {
     config.check()?;
-    let store = Arc::new(SqliteStore::connect(&config.database_url).await?);
-    Ok(AppState::new(store.clone(), store, config, admin_token))
+    let (store, mut nonces): (Arc<dyn Store>, Arc<dyn NonceStore>) =
+        if config.database_url.starts_with("sqlite:") {
+            let s = Arc::new(SqliteStore::connect(&config.database_url).await?);
+            (s.clone(), s)
+        } else {
+            let p = Arc::new(
+                PostgresStore::connect(&config.database_url, 1, config.database_pool_size).await?,
+            );
+            (p.clone(), p)
+        };
+    if config.nonces.backend == NonceBackend::Redis {
+        let url = config.nonces.redis_url.as_deref().unwrap_or_default();
+        nonces = Arc::new(RedisNonceStore::connect(url, &config.nonces.redis_prefix).await?);
+    }
+    Ok(AppState::new(store, nonces, config, admin_token))
 }
 
 /// The authority could not start.

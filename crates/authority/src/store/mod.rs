@@ -2,6 +2,8 @@
 //! identities, one for nonces, so that each can live in the engine that
 //! suits it (SQLite embedded; PostgreSQL, Redis for nonces).
 
+mod postgres;
+mod redis;
 mod sqlite;
 
 use std::fmt::Debug;
@@ -9,6 +11,8 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 
+pub use postgres::PostgresStore;
+pub use redis::RedisNonceStore;
 pub use sqlite::SqliteStore;
 
 /// A boxed error from a storage engine's client.
