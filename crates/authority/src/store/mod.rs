@@ -130,6 +130,24 @@ pub enum NonceRefusal {
     Used,
 }
 
+/// A stored id that no longer parses.
+pub(crate) fn corrupt(what: &str) -> impl Fn(tessera_claims::IdError) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Why a nonce that a SQL store's atomic update did not consume was refused,
+/// from its row (`None`: no such nonce).
+pub(crate) fn refusal(row: Option<(Option<String>, i64)>, app: &str, now: i64) -> NonceRefusal {
+    match row {
+        None => NonceRefusal::Unknown,
+        Some((Some(bound), _)) if bound != app => NonceRefusal::Unknown,
+        Some((_, expires_at)) if expires_at <= now => NonceRefusal::Expired,
+        // The update found it used (`used_at` is set), possibly by a
+        // concurrent caller a moment ago.
+        Some(_) => NonceRefusal::Used,
+    }
+}
+
 /// Apps, keys, sessions and identities.
 ///
 /// # Contract

@@ -9,8 +9,8 @@ use sqlx::Row;
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
 
 use super::{
-    App, IdentityRecord, KeyRecord, NonceRefusal, NonceStore, Purged, Result, SessionRecord, Store,
-    StoreError,
+    corrupt, App, IdentityRecord, KeyRecord, NonceRefusal, NonceStore, Purged, Result,
+    SessionRecord, Store, StoreError,
 };
 
 /// The PostgreSQL store: apps, keys, sessions, identities and (without Redis) nonces.
@@ -29,10 +29,6 @@ fn backend(e: sqlx::Error) -> StoreError {
         }
         _ => StoreError::Backend(Box::new(e)),
     }
-}
-
-fn corrupt(what: &str) -> impl Fn(tessera_claims::IdError) -> StoreError + '_ {
-    move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
 impl PostgresStore {
@@ -332,20 +328,13 @@ impl NonceStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(Err(match row {
-            None => NonceRefusal::Unknown,
-            Some(row) => {
-                let bound: Option<String> = row.get("app_id");
-                let expires_at: i64 = row.get("expires_at");
-                if bound.is_some_and(|b| b != app) {
-                    NonceRefusal::Unknown
-                } else if expires_at <= now {
-                    NonceRefusal::Expired
-                } else {
-                    NonceRefusal::Used
-                }
-            }
-        }))
+        let row = row.map(|r| {
+            (
+                r.get::<Option<String>, _>("app_id"),
+                r.get::<i64, _>("expires_at"),
+            )
+        });
+        Ok(Err(super::refusal(row, &app, now)))
     }
 
     async fn purge_expired_nonces(&self, now: i64) -> Result<Purged> {

@@ -10,8 +10,8 @@ use sqlx::{Row, SqlitePool};
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
 
 use super::{
-    App, IdentityRecord, KeyRecord, NonceRefusal, NonceStore, Purged, Result, SessionRecord, Store,
-    StoreError,
+    corrupt, App, IdentityRecord, KeyRecord, NonceRefusal, NonceStore, Purged, Result,
+    SessionRecord, Store, StoreError,
 };
 
 /// The SQLite store: apps, keys, sessions, identities and nonces in one file.
@@ -38,10 +38,6 @@ fn backend(e: sqlx::Error) -> StoreError {
         }
         _ => StoreError::Backend(Box::new(e)),
     }
-}
-
-fn corrupt(what: &str) -> impl Fn(tessera_claims::IdError) -> StoreError + '_ {
-    move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
 impl SqliteStore {
@@ -370,22 +366,13 @@ impl NonceStore for SqliteStore {
                 .fetch_optional(&self.reader)
                 .await
                 .map_err(backend)?;
-        Ok(Err(match row {
-            None => NonceRefusal::Unknown,
-            Some(row) => {
-                let bound: Option<String> = row.get("app_id");
-                let expires_at: i64 = row.get("expires_at");
-                if bound.is_some_and(|b| b != app) {
-                    NonceRefusal::Unknown
-                } else if expires_at <= now {
-                    NonceRefusal::Expired
-                } else {
-                    // The update found it used (`used_at` is set), possibly
-                    // by a concurrent caller a moment ago.
-                    NonceRefusal::Used
-                }
-            }
-        }))
+        let row = row.map(|r| {
+            (
+                r.get::<Option<String>, _>("app_id"),
+                r.get::<i64, _>("expires_at"),
+            )
+        });
+        Ok(Err(super::refusal(row, &app, now)))
     }
 
     async fn purge_expired_nonces(&self, now: i64) -> Result<Purged> {
