@@ -2,54 +2,21 @@
 //! answers, survives `kill -9` without losing anything, and stops cleanly on
 //! SIGTERM.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::{start_authority, Server, ADMIN};
 use serde_json::{json, Value};
 
-const ADMIN: &str = "process-test-admin-token";
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
 fn start(dir: &Path) -> Server {
-    let config = dir.join("authority.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}/data/authority.db\"\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["authority", "serve", "--log-format", "json", "--config"])
-        .arg(&config)
-        .env("TESSERA_ADMIN_TOKEN", ADMIN)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the authority exited before listening")
-            .unwrap();
-        let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        if let Some(a) = event["address"].as_str() {
-            break a.to_owned();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        url: format!("http://{address}"),
-    }
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}/data/authority.db\"\n",
+        dir.display()
+    );
+    start_authority(dir, "authority", &config)
 }
 
 async fn json_post(http: &reqwest::Client, url: String, body: Value, admin: bool) -> (u16, Value) {
@@ -78,7 +45,7 @@ async fn state_survives_kill_9_and_sigterm_stops_cleanly() {
     .await;
     assert_eq!(status, 201, "{app}");
     let app_id = app["app_id"].as_str().unwrap().to_owned();
-    let encoded: String = app_id.replace(':', "%3A").replace('/', "%2F");
+    let encoded = common::encode(&app_id);
     let (status, _) = json_post(
         &http,
         format!("{}/admin/apps/{encoded}/keys", server.url),

@@ -1,0 +1,60 @@
+//! Helpers shared by the process tests: `tessera authority serve` started
+//! from a config text, its address read from its JSON log.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+pub const ADMIN: &str = "process-test-admin-token";
+
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    /// A test that fails must not leave its servers running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tessera authority serve` with `config` written to `dir/name.toml`.
+pub fn start_authority(dir: &Path, name: &str, config: &str) -> Server {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["authority", "serve", "--log-format", "json", "--config"])
+        .arg(&path)
+        .env("TESSERA_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn,tessera=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the authority exited before listening")
+            .unwrap();
+        let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if let Some(a) = event["address"].as_str() {
+            break a.to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        url: format!("http://{address}"),
+    }
+}
+
+/// The URL-encoded form of an id, for paths.
+pub fn encode(id: &str) -> String {
+    id.replace(':', "%3A").replace('/', "%2F")
+}
