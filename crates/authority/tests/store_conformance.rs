@@ -34,7 +34,7 @@ fn app() -> App {
 }
 
 /// A random 32-byte digest.
-fn hash(_: u8) -> [u8; 32] {
+fn hash() -> [u8; 32] {
     let mut h = [0u8; 32];
     aws_lc_rs::rand::fill(&mut h).unwrap();
     h
@@ -101,7 +101,7 @@ async fn sessions_and_identities(store: &dyn Store) {
     store.create_app(&a).await.unwrap();
     let user = UserId::new("ada@example.com").unwrap();
     let session = SessionRecord {
-        token_hash: hash(1),
+        token_hash: hash(),
         app_id: a.app_id,
         user_id: user.clone(),
         created_at: 100,
@@ -115,7 +115,7 @@ async fn sessions_and_identities(store: &dyn Store) {
     let identity = store.open_session(&session, &first).await.unwrap();
     assert_eq!(identity.profile, first);
     let later = SessionRecord {
-        token_hash: hash(2),
+        token_hash: hash(),
         created_at: 150,
         ..session.clone()
     };
@@ -163,7 +163,7 @@ async fn sessions_and_identities(store: &dyn Store) {
 async fn nonces(nonces: Arc<dyn NonceStore>, now: i64) {
     let app = AppId::generate(Environment::Staging);
     let other = AppId::generate(Environment::Staging);
-    let (free, bound, late) = (hash(3), hash(4), hash(5));
+    let (free, bound, late) = (hash(), hash(), hash());
     nonces.issue(&free, None, now + 600).await.unwrap();
     nonces.issue(&bound, Some(&other), now + 600).await.unwrap();
     nonces.issue(&late, Some(&app), now + 1).await.unwrap();
@@ -172,7 +172,7 @@ async fn nonces(nonces: Arc<dyn NonceStore>, now: i64) {
         Err(NonceRefusal::Unknown)
     );
     assert_eq!(
-        nonces.consume(&hash(6), &app, now).await.unwrap(),
+        nonces.consume(&hash(), &app, now).await.unwrap(),
         Err(NonceRefusal::Unknown)
     );
     assert_eq!(
@@ -187,7 +187,7 @@ async fn nonces(nonces: Arc<dyn NonceStore>, now: i64) {
     assert_eq!(nonces.consume(&bound, &other, now).await.unwrap(), Ok(()));
 
     // Of 32 concurrent consumers of one nonce, exactly one wins.
-    let contested = hash(7);
+    let contested = hash();
     nonces
         .issue(&contested, Some(&app), now + 600)
         .await

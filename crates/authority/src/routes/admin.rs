@@ -131,11 +131,7 @@ fn key_json(key: &KeyRecord) -> Value {
 
 async fn find_app(state: &AppState, app_id: &str) -> Result<App, ApiError> {
     let app_id: AppId = app_id.parse().map_err(|_| ApiError::InvalidAppId)?;
-    state
-        .store
-        .app(&app_id)
-        .await?
-        .ok_or(ApiError::InvalidAppId)
+    state.app(&app_id).await?.ok_or(ApiError::InvalidAppId)
 }
 
 /// `GET /admin/apps/{app_id}`: the app with its keys.

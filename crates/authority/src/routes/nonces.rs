@@ -39,11 +39,7 @@ pub(crate) async fn create(
             None => None,
             Some(s) => {
                 let app_id: AppId = s.parse().map_err(|_| ApiError::InvalidAppId)?;
-                state
-                    .store
-                    .app(&app_id)
-                    .await?
-                    .ok_or(ApiError::InvalidAppId)?;
+                state.app(&app_id).await?.ok_or(ApiError::InvalidAppId)?;
                 Some(app_id)
             }
         },

@@ -61,11 +61,7 @@ pub(crate) async fn create(
         .parse()
         .map_err(|_| ApiError::InvalidAppId)?;
     let token = required_str(&body, "identity_token")?;
-    let app = state
-        .store
-        .app(&app_id)
-        .await?
-        .ok_or(ApiError::InvalidAppId)?;
+    let app = state.app(&app_id).await?.ok_or(ApiError::InvalidAppId)?;
     let keys = state.provider_keys(&app.provider_id).await?;
     let now = now();
     let clock = Clock {

@@ -1,5 +1,7 @@
 //! `POST /validate`: the full validation report, nothing consumed.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
@@ -7,7 +9,6 @@ use tessera_claims::{jws, validate as report, AppId, TrustedKey, ValidationRepor
 
 use super::{object, optional_str, required_str, ApiJson};
 use crate::error::ApiError;
-use crate::state::trusted_key;
 use crate::AppState;
 
 /// `POST /validate {identity_token, app_id?}`: with an app id the token is
@@ -19,27 +20,25 @@ pub(crate) async fn validate(
 ) -> Result<Json<ValidationReport>, ApiError> {
     let body = object(body)?;
     let token = required_str(&body, "identity_token")?;
-    let keys: Vec<TrustedKey> = match optional_str(&body, "app_id")? {
+    // Keys come from the per-provider cache: parsed once, not per request.
+    let provider = match optional_str(&body, "app_id")? {
         Some(app_id) => {
             let app_id: AppId = app_id.parse().map_err(|_| ApiError::InvalidAppId)?;
-            let app = state
-                .store
-                .app(&app_id)
-                .await?
-                .ok_or(ApiError::InvalidAppId)?;
-            state
-                .provider_keys(&app.provider_id)
-                .await?
-                .as_ref()
-                .clone()
+            let app = state.app(&app_id).await?.ok_or(ApiError::InvalidAppId)?;
+            Some(app.provider_id)
         }
         None => match jws::peek_kid(token) {
-            Some(kid) => match state.store.key(&kid).await? {
-                Some(record) => vec![trusted_key(&record)?],
-                None => Vec::new(),
-            },
-            None => Vec::new(),
+            Some(kid) => state
+                .store
+                .key(&kid)
+                .await?
+                .map(|record| record.provider_id),
+            None => None,
         },
+    };
+    let keys: Arc<Vec<TrustedKey>> = match provider {
+        Some(provider) => state.provider_keys(&provider).await?,
+        None => Arc::default(),
     };
     Ok(Json(report(token, keys.as_slice())))
 }
