@@ -30,6 +30,7 @@ mod routes;
 mod secrets;
 mod state;
 pub mod store;
+mod transfer;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -42,6 +43,9 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 pub use routes::router;
 pub use state::{AppState, KEY_CACHE_TTL};
+pub use transfer::{
+    export, import, Export, ExportedApp, ExportedKey, ImportError, ImportSummary, EXPORT_FORMAT,
+};
 
 use crate::store::{NonceStore, PostgresStore, RedisNonceStore, SqliteStore, Store};
 
@@ -52,21 +56,33 @@ pub async fn open(
     admin_token: Option<&str>,
 ) -> Result<AppState, OpenError> {
     config.check()?;
-    let (store, mut nonces): (Arc<dyn Store>, Arc<dyn NonceStore>) =
-        if config.database_url.starts_with("sqlite:") {
-            let s = Arc::new(SqliteStore::connect(&config.database_url).await?);
-            (s.clone(), s)
-        } else {
-            let p = Arc::new(
-                PostgresStore::connect(&config.database_url, 1, config.database_pool_size).await?,
-            );
-            (p.clone(), p)
-        };
+    let (store, mut nonces) = open_sql(&config).await?;
     if config.nonces.backend == NonceBackend::Redis {
         let url = config.nonces.redis_url.as_deref().unwrap_or_default();
         nonces = Arc::new(RedisNonceStore::connect(url, &config.nonces.redis_prefix).await?);
     }
     Ok(AppState::new(store, nonces, config, admin_token))
+}
+
+/// Opens the configured database alone (applying missing migrations and
+/// refusing a newer schema): for `migrate`, `export` and `import`.
+pub async fn open_store(config: &AuthorityConfig) -> Result<Arc<dyn Store>, OpenError> {
+    config.check()?;
+    Ok(open_sql(config).await?.0)
+}
+
+async fn open_sql(
+    config: &AuthorityConfig,
+) -> Result<(Arc<dyn Store>, Arc<dyn NonceStore>), OpenError> {
+    Ok(if config.database_url.starts_with("sqlite:") {
+        let s = Arc::new(SqliteStore::connect(&config.database_url).await?);
+        (s.clone(), s)
+    } else {
+        let p = Arc::new(
+            PostgresStore::connect(&config.database_url, 1, config.database_pool_size).await?,
+        );
+        (p.clone(), p)
+    })
 }
 
 /// The authority could not start.

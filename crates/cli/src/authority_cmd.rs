@@ -9,6 +9,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use tessera_authority::AuthorityConfig;
 
+use crate::config::redact_url;
 use crate::logging::{init_logging, LogFormat};
 
 #[derive(Debug, Subcommand)]
@@ -21,6 +22,31 @@ pub enum AuthorityCommand {
         /// Log format.
         #[arg(long, value_enum, default_value_t = LogFormat::Human)]
         log_format: LogFormat,
+    },
+    /// Apply the database's missing migrations and print its schema version.
+    Migrate {
+        /// Config file (TOML); without one, the embedded defaults and `TESSERA_*` variables.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Write every app and key as JSON (to move them to another store).
+    Export {
+        /// Config file (TOML); without one, the embedded defaults and `TESSERA_*` variables.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Read apps and keys written by `export` into this store. Ids already
+    /// there must hold the same data; on any conflict nothing is written.
+    Import {
+        /// Config file (TOML); without one, the embedded defaults and `TESSERA_*` variables.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The export document, or `-` for standard input.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Load a running authority from this process: `POST /nonces` or whole `POST /sessions`.
     Bench(crate::http_bench::BenchArgs),
@@ -35,22 +61,85 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
             if admin_token.is_none() {
                 tracing::warn!("no admin token (TESSERA_ADMIN_TOKEN or admin_token_file): the admin API is disabled");
             }
+            let database = redact_url(&config.database_url);
             let state = tessera_authority::open(config.clone(), admin_token.as_deref())
                 .await
-                .with_context(|| {
-                    format!("cannot start the authority on {}", config.database_url)
-                })?;
+                .with_context(|| format!("cannot start the authority on {database}"))?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let address = listener.local_addr()?;
-            tracing::info!(%address, database = %config.database_url, "authority listening on {address}");
+            tracing::info!(%address, %database, "authority listening on {address}");
             tessera_authority::serve(listener, state, crate::logging::shutdown_signal()).await?;
             tracing::info!("authority stopped");
             Ok(ExitCode::SUCCESS)
         }
+        AuthorityCommand::Migrate { config } => {
+            let (store, database) = open_store(config.as_deref()).await?;
+            let version = store.schema_version().await?;
+            outln!("{database}: schema version {version}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuthorityCommand::Export { config, out } => {
+            let (store, database) = open_store(config.as_deref()).await?;
+            let doc = tessera_authority::export(store.as_ref(), unix_now())
+                .await
+                .with_context(|| format!("cannot export from {database}"))?;
+            let mut json = serde_json::to_string_pretty(&doc)?;
+            json.push('\n');
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, json)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                None => crate::write_stdout(&json)?,
+            }
+            let keys: usize = doc.apps.iter().map(|a| a.keys.len()).sum();
+            eprintln!(
+                "exported {} apps and {keys} keys from {database}",
+                doc.apps.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AuthorityCommand::Import { config, file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let doc: tessera_authority::Export = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not an export document", file.display()))?;
+            let (store, database) = open_store(config.as_deref()).await?;
+            let s = tessera_authority::import(store.as_ref(), &doc)
+                .await
+                .with_context(|| format!("nothing imported into {database}"))?;
+            eprintln!(
+                "imported into {database}: apps {} created, {} unchanged; keys {} created, {} unchanged, {} revoked",
+                s.apps_created, s.apps_unchanged, s.keys_created, s.keys_unchanged, s.keys_revoked
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         AuthorityCommand::Bench(args) => crate::http_bench::run(args).await,
     }
+}
+
+/// The configured database, migrated, and its URL as it may be printed.
+async fn open_store(
+    path: Option<&std::path::Path>,
+) -> Result<(std::sync::Arc<dyn tessera_authority::store::Store>, String)> {
+    let config = load_config(path)?;
+    let database = redact_url(&config.database_url);
+    let store = tessera_authority::open_store(&config)
+        .await
+        .with_context(|| format!("cannot open {database}"))?;
+    Ok((store, database))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The authority's settings: defaults, then the file, then `TESSERA_*`.

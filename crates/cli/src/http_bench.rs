@@ -24,6 +24,10 @@ pub enum Target {
     Nonces,
     /// `POST /sessions` with a fresh, valid token each time.
     Sessions,
+    /// Whole flows: `POST /nonces`, a token signed by the load generator,
+    /// `POST /sessions`, `DELETE /sessions/current`, each step at the next
+    /// instance in turn.
+    Flows,
     /// `POST /identity_tokens` in sample mode.
     SampleTokens,
     /// `POST /identity_tokens` with a username and password.
@@ -35,9 +39,10 @@ const BENCH_NONCE: &str = "q5lH0mJ2c8Vx1NwYt3ZkR9aB7eD4fG6hJ0kL2mN4pQ8";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// The authority's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:7700")]
-    url: String,
+    /// The service's base URL; several (comma-separated or repeated) are
+    /// used in turn, as a load balancer would.
+    #[arg(long, default_value = "http://127.0.0.1:7700", value_delimiter = ',', num_args = 1..)]
+    url: Vec<String>,
     /// What to load.
     #[arg(long, value_enum)]
     target: Target,
@@ -51,7 +56,7 @@ pub struct BenchArgs {
     /// Password of that (throwaway) bench user, from the environment.
     #[arg(long, env = "TESSERA_BENCH_PASSWORD", hide_env_values = true)]
     password: Option<String>,
-    /// How long to run (`nonces`), at most.
+    /// How long to run (`nonces`, `flows`, identity targets), at most.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
     /// Sessions to open (`sessions`); tokens are signed before the clock starts.
@@ -98,10 +103,20 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    let url = args.url.trim_end_matches('/').to_owned();
+    let urls: Vec<String> = args
+        .url
+        .iter()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .collect();
+    let url = urls.first().context("--url is needed")?.clone();
+    let mut flow_app = None;
     let requests: Vec<(String, Value)> = match args.target {
         Target::Nonces => Vec::new(),
         Target::Sessions => prepare_sessions(&http, &url, &args).await?,
+        Target::Flows => {
+            flow_app = Some(Arc::new(register_app(&http, &url, &args).await?));
+            Vec::new()
+        }
         Target::SampleTokens => vec![(
             "/identity_tokens".into(),
             json!({"app_id": AppId::generate(Environment::Staging).to_string(), "user_id": "bench-user", "nonce": BENCH_NONCE}),
@@ -120,14 +135,22 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut workers = Vec::new();
+    let urls = Arc::new(urls);
     for _ in 0..args.concurrency {
-        let (http, url, requests, next) =
-            (http.clone(), url.clone(), requests.clone(), next.clone());
+        let (http, urls, requests, next, flow_app) = (
+            http.clone(),
+            urls.clone(),
+            requests.clone(),
+            next.clone(),
+            flow_app.clone(),
+        );
         let target = args.target;
         workers.push(tokio::spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
             loop {
                 let began = Instant::now();
+                let turn = next.fetch_add(1, Ordering::Relaxed);
+                let url = &urls[turn % urls.len()];
                 let response = match target {
                     Target::Nonces => {
                         if began >= deadline {
@@ -135,9 +158,19 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
                         }
                         http.post(format!("{url}/nonces")).send().await
                     }
+                    Target::Flows => {
+                        if began >= deadline {
+                            break;
+                        }
+                        let app = flow_app.as_deref().expect("registered before the clock");
+                        match flow(&http, &urls, turn, app).await {
+                            Ok(()) => latencies.push(began.elapsed()),
+                            Err(_) => errors += 1,
+                        }
+                        continue;
+                    }
                     Target::Sessions => {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((path, body)) = requests.get(i) else {
+                        let Some((path, body)) = requests.get(turn) else {
                             break;
                         };
                         http.post(format!("{url}{path}")).json(body).send().await
@@ -192,12 +225,15 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Registers an app with a fresh key, then fetches nonces and signs one token each.
-async fn prepare_sessions(
-    http: &reqwest::Client,
-    url: &str,
-    args: &BenchArgs,
-) -> Result<Vec<(String, Value)>> {
+/// An app registered for a bench, with the key that signs its tokens.
+struct BenchApp {
+    app_id: String,
+    provider_id: tessera_claims::ProviderId,
+    signer: PemSigner,
+}
+
+/// Registers an app with a fresh key (admin API).
+async fn register_app(http: &reqwest::Client, url: &str, args: &BenchArgs) -> Result<BenchApp> {
     let admin = args
         .admin_token
         .as_deref()
@@ -224,6 +260,65 @@ async fn prepare_sessions(
         .send()
         .await?
         .error_for_status()?;
+    Ok(BenchApp {
+        app_id,
+        provider_id,
+        signer,
+    })
+}
+
+/// One whole flow, each step at the next instance: nonce, signed token,
+/// session, deauthentication.
+async fn flow(http: &reqwest::Client, urls: &[String], turn: usize, app: &BenchApp) -> Result<()> {
+    let at = |step: usize| &urls[(turn + step) % urls.len()];
+    let nonce: Value = http
+        .post(format!("{}/nonces", at(0)))
+        .json(&json!({"app_id": app.app_id}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let claims = Claims::builder(
+        app.provider_id,
+        UserId::new(format!("bench-{}", turn % 1000))?,
+        nonce["nonce"].as_str().context("no nonce")?,
+    )
+    .issued_at(now())
+    .ttl_secs(600)
+    .build()?;
+    let token = sign_token(&app.signer, &claims).await?;
+    let session: Value = http
+        .post(format!("{}/sessions", at(1)))
+        .json(&json!({"app_id": app.app_id, "identity_token": token.as_str()}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    http.delete(format!("{}/sessions/current", at(2)))
+        .bearer_auth(
+            session["session_token"]
+                .as_str()
+                .context("no session_token")?,
+        )
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+/// Registers an app with a fresh key, then fetches nonces and signs one token each.
+async fn prepare_sessions(
+    http: &reqwest::Client,
+    url: &str,
+    args: &BenchArgs,
+) -> Result<Vec<(String, Value)>> {
+    let BenchApp {
+        app_id,
+        provider_id,
+        signer,
+    } = register_app(http, url, args).await?;
     eprintln!("preparing {} signed tokens...", args.requests);
     let mut out = Vec::with_capacity(args.requests);
     for i in 0..args.requests {

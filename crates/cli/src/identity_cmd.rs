@@ -162,7 +162,12 @@ pub async fn run_users(cmd: UsersCommand) -> Result<ExitCode> {
     let config = load(&path)?;
     let users = tessera_identity::open_users(&config)
         .await
-        .with_context(|| format!("cannot open the user store {}", config.database_url))?;
+        .with_context(|| {
+            format!(
+                "cannot open the user store {}",
+                crate::config::redact_url(&config.database_url)
+            )
+        })?;
     let named = |e: UserStoreError, username: &str| match e {
         UserStoreError::NotFound => anyhow::anyhow!("no user {username:?}"),
         UserStoreError::Conflict => {

@@ -1,5 +1,8 @@
 //! `tessera users` against a config file: passwords from standard input,
-//! never as arguments.
+//! never as arguments; on SQLite and on a PostgreSQL shared by several
+//! identity-service instances.
+
+mod common;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -83,4 +86,92 @@ fn add_list_passwd_remove() {
     );
     let text = String::from_utf8(tessera(&config, &["list"], "").stdout).unwrap();
     assert_eq!(text, "alice\talice\tAlice A.\n");
+}
+
+/// A token request with credentials at `url`: the status.
+async fn credentials(http: &reqwest::Client, url: &str, username: &str, password: &str) -> u16 {
+    http.post(format!("{url}/identity_tokens"))
+        .json(&serde_json::json!({
+            "nonce": "q5lH0mJ2c8Vx1NwYt3ZkR9aB7eD4fG6hJ0kL2mN4pQ8",
+            "username": username,
+            "password": password,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn users_on_postgres_are_shared_by_identity_instances() {
+    let url = std::env::var("TESSERA_TEST_POSTGRES_URL")
+        .expect("TESSERA_TEST_POSTGRES_URL is not set; run the suite with scripts/test");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing.pem");
+    let generated = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["keys", "generate", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let config = dir.path().join("identity.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{url}\"\nprovider_id = \"{}\"\n\
+             [signer]\nbackend = \"pem\"\nkid = \"{}\"\npath = \"{}\"\n",
+            tessera_claims::ProviderId::generate(),
+            tessera_claims::KeyId::generate(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    // A username of this test alone: the database is shared by the run.
+    let name = format!("pg-{}", tessera_claims::KeyId::generate().uuid().simple());
+    let out = tessera(&config, &["add", &name], "first-password\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8(tessera(&config, &["list"], "").stdout).unwrap();
+    assert!(listed.contains(&format!("{name}\t{name}\t")), "{listed}");
+
+    let instances = [
+        common::start_service("identity", &config),
+        common::start_service("identity", &config),
+    ];
+    let http = reqwest::Client::new();
+    for i in &instances {
+        assert_eq!(
+            credentials(&http, &i.url, &name, "first-password").await,
+            200
+        );
+        assert_eq!(
+            credentials(&http, &i.url, &name, "wrong-password").await,
+            401
+        );
+    }
+    // Changed and removed through the CLI: every instance sees it at once.
+    assert!(tessera(&config, &["passwd", &name], "second-password\n")
+        .status
+        .success());
+    for i in &instances {
+        assert_eq!(
+            credentials(&http, &i.url, &name, "first-password").await,
+            401
+        );
+        assert_eq!(
+            credentials(&http, &i.url, &name, "second-password").await,
+            200
+        );
+    }
+    assert!(tessera(&config, &["remove", &name], "").status.success());
+    for i in &instances {
+        assert_eq!(
+            credentials(&http, &i.url, &name, "second-password").await,
+            401
+        );
+    }
 }

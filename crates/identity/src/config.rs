@@ -16,9 +16,12 @@ pub struct IdentityConfig {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// `sqlite://path` of the user store (created if missing).
+    /// The user store: `sqlite://path` (created if missing) or `postgres://…`.
     #[serde(default = "default_database_url")]
     pub database_url: String,
+    /// Most connections in the PostgreSQL pool.
+    #[serde(default = "default_pool_size")]
+    pub database_pool_size: u32,
     /// The provider tokens are issued for (`iss`).
     pub provider_id: ProviderId,
     /// Token lifetime, 30..=600 seconds.
@@ -62,6 +65,10 @@ fn default_listen() -> SocketAddr {
 
 fn default_database_url() -> String {
     "sqlite://./data/identity.db".into()
+}
+
+fn default_pool_size() -> u32 {
+    8
 }
 
 fn default_ttl() -> u64 {

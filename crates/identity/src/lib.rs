@@ -3,7 +3,8 @@
 //!
 //! - [`Issuer`]: token issuing alone, for backends with their own login.
 //! - [`CredentialVerifier`]: plug your own user store into the server;
-//!   [`SqliteUserStore`] is the built-in one (argon2id passwords).
+//!   [`UserStore`] is the built-in one (argon2id passwords, in SQLite or
+//!   PostgreSQL).
 //! - [`router`] and [`serve`]: `POST /identity_tokens`, the JWKS, health and
 //!   metrics.
 //!
@@ -39,7 +40,9 @@ pub use password::{PasswordError, PasswordParams, Passwords};
 pub use ratelimit::{RateLimitConfig, RateLimiter};
 pub use routes::router;
 pub use state::IdentityState;
-pub use users::{CredentialVerifier, SqliteUserStore, UserRecord, UserStoreError, VerifiedUser};
+pub use users::{
+    CredentialVerifier, UserRecord, UserStore, UserStoreError, VerifiedUser, POSTGRES_SCHEMA,
+};
 
 use tessera_claims::PublicKey;
 
@@ -59,10 +62,10 @@ pub enum OpenError {
 }
 
 /// Opens the user store named by `database_url`.
-pub async fn open_users(config: &IdentityConfig) -> Result<SqliteUserStore, OpenError> {
+pub async fn open_users(config: &IdentityConfig) -> Result<UserStore, OpenError> {
     let passwords =
         Passwords::new(config.password).map_err(|e| OpenError::Config(e.to_string()))?;
-    Ok(SqliteUserStore::connect(&config.database_url, passwords).await?)
+    Ok(UserStore::connect(&config.database_url, config.database_pool_size, passwords).await?)
 }
 
 /// Builds the signer (with its self-check), reads the retiring keys, opens

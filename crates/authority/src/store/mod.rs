@@ -31,6 +31,14 @@ pub enum StoreError {
     /// Stored data that cannot be read back (a corrupt row, an unknown schema).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The database was migrated by a newer Tessera: this one must not touch it.
+    #[error("the database schema is at version {found}, newer than this tessera knows (up to {known}); run a tessera at least as new as the one that migrated it")]
+    SchemaTooNew {
+        /// The newest migration applied to the database.
+        found: i64,
+        /// The newest migration this build carries.
+        known: i64,
+    },
     /// Any other engine failure.
     #[error("storage failed")]
     Backend(#[source] BoxError),
@@ -135,6 +143,26 @@ pub(crate) fn corrupt(what: &str) -> impl Fn(tessera_claims::IdError) -> StoreEr
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
+/// Applies a SQL store's embedded migrations, refusing a database that a
+/// newer build migrated further (an applied migration this build lacks).
+pub(crate) async fn migrate<'a, A>(migrator: &sqlx::migrate::Migrator, on: A) -> Result<()>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    migrator.run(on).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::VersionMissing(found) if found > known => {
+            StoreError::SchemaTooNew { found, known }
+        }
+        other => StoreError::Backend(Box::new(other)),
+    })
+}
+
+/// The newest migration applied, from sqlx's migration table.
+pub(crate) const SCHEMA_VERSION: &str =
+    "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
+
 /// Why a nonce that a SQL store's atomic update did not consume was refused,
 /// from its row (`None`: no such nonce).
 pub(crate) fn refusal(row: Option<(Option<String>, i64)>, app: &str, now: i64) -> NonceRefusal {
@@ -159,10 +187,14 @@ pub(crate) fn refusal(row: Option<(Option<String>, i64)>, app: &str, now: i64) -
 pub trait Store: Debug + Send + Sync + 'static {
     /// Checks that the store answers.
     async fn health(&self) -> Result<()>;
+    /// The newest schema migration applied to the database.
+    async fn schema_version(&self) -> Result<i64>;
     /// Adds an app; its app id and provider id must both be free.
     async fn create_app(&self, app: &App) -> Result<()>;
     /// The app with this id.
     async fn app(&self, app_id: &AppId) -> Result<Option<App>>;
+    /// Every app, by app id.
+    async fn apps(&self) -> Result<Vec<App>>;
     /// Registers a key for a provider; its kid must be free.
     async fn add_key(&self, key: &KeyRecord) -> Result<()>;
     /// The key with this id.

@@ -42,10 +42,7 @@ impl PostgresStore {
             .connect(url)
             .await
             .map_err(backend)?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        super::migrate(&sqlx::migrate!("./migrations/postgres"), &pool).await?;
         Ok(Self { pool })
     }
 }
@@ -105,6 +102,13 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn schema_version(&self) -> Result<i64> {
+        sqlx::query_scalar(super::SCHEMA_VERSION)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
     async fn create_app(&self, app: &App) -> Result<()> {
         sqlx::query("INSERT INTO apps (app_id, provider_id, environment, name, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(app.app_id.to_string())
@@ -125,6 +129,14 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?;
         row.as_ref().map(app_from_row).transpose()
+    }
+
+    async fn apps(&self) -> Result<Vec<App>> {
+        let rows = sqlx::query("SELECT * FROM apps ORDER BY app_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(app_from_row).collect()
     }
 
     async fn add_key(&self, key: &KeyRecord) -> Result<()> {

@@ -70,10 +70,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(backend)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        super::migrate(&sqlx::migrate!("./migrations/sqlite"), &writer).await?;
         // An in-memory database lives in its one connection.
         let reader = if url.contains(":memory:") {
             writer.clone()
@@ -130,6 +127,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn schema_version(&self) -> Result<i64> {
+        sqlx::query_scalar(super::SCHEMA_VERSION)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
     async fn create_app(&self, app: &App) -> Result<()> {
         sqlx::query(
             "INSERT INTO apps (app_id, provider_id, environment, name, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -152,6 +156,14 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         row.as_ref().map(Self::app_from_row).transpose()
+    }
+
+    async fn apps(&self) -> Result<Vec<App>> {
+        let rows = sqlx::query("SELECT * FROM apps ORDER BY app_id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(Self::app_from_row).collect()
     }
 
     async fn add_key(&self, key: &KeyRecord) -> Result<()> {

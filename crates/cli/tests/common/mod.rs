@@ -27,9 +27,15 @@ impl Drop for Server {
 pub fn start_authority(dir: &Path, name: &str, config: &str) -> Server {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config).unwrap();
+    start_service("authority", &path)
+}
+
+/// Starts `tessera <service> serve --config <path>` (authority or identity)
+/// and waits until it listens.
+pub fn start_service(service: &str, config: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["authority", "serve", "--log-format", "json", "--config"])
-        .arg(&path)
+        .args([service, "serve", "--log-format", "json", "--config"])
+        .arg(config)
         .env("TESSERA_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "warn,tessera=info")
         .stderr(Stdio::piped())
@@ -39,7 +45,7 @@ pub fn start_authority(dir: &Path, name: &str, config: &str) -> Server {
     let address = loop {
         let line = lines
             .next()
-            .expect("the authority exited before listening")
+            .unwrap_or_else(|| panic!("the {service} exited before listening"))
             .unwrap();
         let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
         if let Some(a) = event["address"].as_str() {

@@ -1,0 +1,198 @@
+//! One conformance suite for the built-in user store on each engine: SQLite
+//! and PostgreSQL. `scripts/test` gives each run its own PostgreSQL database
+//! (`TESSERA_TEST_POSTGRES_URL`); without it the PostgreSQL test fails.
+
+use std::sync::Arc;
+
+use tessera_claims::{Profile, UserId};
+use tessera_identity::{
+    CredentialVerifier, PasswordParams, Passwords, UserStore, UserStoreError, VerifiedUser,
+};
+
+fn passwords() -> Passwords {
+    Passwords::new(PasswordParams::default()).unwrap()
+}
+
+async fn connect(url: &str) -> UserStore {
+    UserStore::connect(url, 4, passwords()).await.unwrap()
+}
+
+/// A username no other test of this run uses (the PostgreSQL database is shared).
+fn unique(name: &str) -> String {
+    let mut r = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut r).unwrap();
+    let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{name}-{hex}")
+}
+
+/// Everything the store promises, on the store at `url`.
+async fn conformance(url: &str) {
+    let store = connect(url).await;
+    let alice = unique("alice");
+    let bob = unique("bob");
+    let alice_id = UserId::new(unique("user-alice")).unwrap();
+    let bob_id = UserId::new(unique("user-bob")).unwrap();
+    let profile = Profile {
+        first_name: Some("Alice".into()),
+        last_name: Some("Ångström".into()),
+        display_name: Some("Alice Å.".into()),
+        avatar_url: Some("https://example.com/a.png".into()),
+    };
+
+    // Add, then check credentials.
+    store
+        .add(&alice, &alice_id, "correct horse", &profile)
+        .await
+        .unwrap();
+    store
+        .add(&bob, &bob_id, "battery staple", &Profile::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.verify(&alice, "correct horse").await.unwrap(),
+        Some(VerifiedUser {
+            user_id: alice_id.clone(),
+            profile: profile.clone(),
+        })
+    );
+    assert_eq!(store.verify(&alice, "correct horse ").await.unwrap(), None);
+    assert_eq!(store.verify(&alice, "battery staple").await.unwrap(), None);
+    assert_eq!(
+        store
+            .verify(&unique("nobody"), "correct horse")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .verify(&bob, "battery staple")
+            .await
+            .unwrap()
+            .map(|u| u.profile),
+        Some(Profile::default())
+    );
+
+    // Taken usernames and user ids are refused.
+    assert!(matches!(
+        store
+            .add(
+                &alice,
+                &UserId::new(unique("other")).unwrap(),
+                "x-password",
+                &Profile::default()
+            )
+            .await,
+        Err(UserStoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .add(
+                &unique("carol"),
+                &alice_id,
+                "x-password",
+                &Profile::default()
+            )
+            .await,
+        Err(UserStoreError::Conflict)
+    ));
+
+    // Listing, ordered by username.
+    let listed: Vec<_> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.username == alice || u.username == bob)
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].username, alice);
+    assert_eq!(listed[0].user_id, alice_id);
+    assert_eq!(listed[0].profile, profile);
+    assert_eq!(listed[1].username, bob);
+
+    // A new password replaces the old one.
+    store.set_password(&alice, "new horse").await.unwrap();
+    assert_eq!(store.verify(&alice, "correct horse").await.unwrap(), None);
+    assert!(store.verify(&alice, "new horse").await.unwrap().is_some());
+    assert!(matches!(
+        store.set_password(&unique("nobody"), "x-password").await,
+        Err(UserStoreError::NotFound)
+    ));
+
+    // Concurrent checks all answer, right and wrong ones alike.
+    let store = Arc::new(store);
+    let checks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            let (name, password) = if i % 2 == 0 {
+                (bob.clone(), "battery staple")
+            } else {
+                (bob.clone(), "wrong")
+            };
+            tokio::spawn(async move { store.verify(&name, password).await.unwrap().is_some() })
+        })
+        .collect();
+    for (i, check) in checks.into_iter().enumerate() {
+        assert_eq!(check.await.unwrap(), i % 2 == 0);
+    }
+
+    // What was written is there for a second connection (another instance).
+    let other = connect(url).await;
+    assert!(other.verify(&alice, "new horse").await.unwrap().is_some());
+
+    // Removal.
+    store.remove(&bob).await.unwrap();
+    assert_eq!(other.verify(&bob, "battery staple").await.unwrap(), None);
+    assert!(matches!(
+        store.remove(&bob).await,
+        Err(UserStoreError::NotFound)
+    ));
+    store.remove(&alice).await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_user_store() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance(&format!(
+        "sqlite://{}",
+        dir.path().join("users.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_user_store() {
+    let url = std::env::var("TESSERA_TEST_POSTGRES_URL")
+        .expect("TESSERA_TEST_POSTGRES_URL is not set; run the suite with scripts/test");
+    conformance(&url).await;
+}
+
+#[tokio::test]
+async fn instances_starting_together_on_postgres_all_open() {
+    let url = std::env::var("TESSERA_TEST_POSTGRES_URL")
+        .expect("TESSERA_TEST_POSTGRES_URL is not set; run the suite with scripts/test");
+    let opening: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { UserStore::connect(&url, 2, passwords()).await })
+        })
+        .collect();
+    for store in opening {
+        store.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_scheme_is_refused() {
+    let err = UserStore::connect("mysql://localhost/users", 1, passwords())
+        .await
+        .unwrap_err();
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        source
+            .as_deref()
+            .is_some_and(|s| s.contains("sqlite:// or postgres://")),
+        "{err}: {source:?}"
+    );
+}
