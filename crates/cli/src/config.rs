@@ -182,3 +182,53 @@ mod redact_tests {
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error
+mod shipped_configs {
+    use super::*;
+
+    /// Every file in `config/` is read by the command it is for.
+    #[test]
+    fn every_shipped_config_file_parses() {
+        // In a jail: other tests set `TESSERA_*` variables inside theirs.
+        figment::Jail::expect_with(|_| {
+            check_shipped_configs();
+            Ok(())
+        });
+    }
+
+    fn check_shipped_configs() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let mut read = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("authority") {
+                let c = crate::authority_cmd::load_config(Some(&path)).unwrap();
+                assert!(c.database_url.contains("://"), "{name}");
+            } else if name.starts_with("identity") {
+                let c: tessera_identity::IdentityConfig = load(&path).unwrap();
+                assert!(c.database_url.contains("://"), "{name}");
+            } else if name.starts_with("signer") {
+                let c: SigningConfig = load(&path).unwrap();
+                assert!(c.provider_id.is_some(), "{name}");
+            } else {
+                panic!("{name}: which command reads it?");
+            }
+            read.push(name);
+        }
+        read.sort();
+        assert_eq!(
+            read,
+            [
+                "authority-postgres-redis.toml",
+                "authority.toml",
+                "identity-aws-kms.toml",
+                "identity-pkcs11.toml",
+                "identity.toml",
+                "signer-pem.toml"
+            ]
+        );
+    }
+}

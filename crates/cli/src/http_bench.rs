@@ -267,27 +267,39 @@ async fn register_app(http: &reqwest::Client, url: &str, args: &BenchArgs) -> Re
     })
 }
 
+impl BenchApp {
+    /// A nonce from the authority at `url`, and a token over it for user `bench-<i % 1000>`.
+    async fn token(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        i: usize,
+    ) -> Result<tessera_claims::IdentityToken> {
+        let nonce: Value = http
+            .post(format!("{url}/nonces"))
+            .json(&json!({"app_id": self.app_id}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let claims = Claims::builder(
+            self.provider_id,
+            UserId::new(format!("bench-{}", i % 1000))?,
+            nonce["nonce"].as_str().context("no nonce")?,
+        )
+        .issued_at(now())
+        .ttl_secs(600)
+        .build()?;
+        Ok(sign_token(&self.signer, &claims).await?)
+    }
+}
+
 /// One whole flow, each step at the next instance: nonce, signed token,
 /// session, deauthentication.
 async fn flow(http: &reqwest::Client, urls: &[String], turn: usize, app: &BenchApp) -> Result<()> {
     let at = |step: usize| &urls[(turn + step) % urls.len()];
-    let nonce: Value = http
-        .post(format!("{}/nonces", at(0)))
-        .json(&json!({"app_id": app.app_id}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let claims = Claims::builder(
-        app.provider_id,
-        UserId::new(format!("bench-{}", turn % 1000))?,
-        nonce["nonce"].as_str().context("no nonce")?,
-    )
-    .issued_at(now())
-    .ttl_secs(600)
-    .build()?;
-    let token = sign_token(&app.signer, &claims).await?;
+    let token = app.token(http, at(0), turn).await?;
     let session: Value = http
         .post(format!("{}/sessions", at(1)))
         .json(&json!({"app_id": app.app_id, "identity_token": token.as_str()}))
@@ -314,34 +326,14 @@ async fn prepare_sessions(
     url: &str,
     args: &BenchArgs,
 ) -> Result<Vec<(String, Value)>> {
-    let BenchApp {
-        app_id,
-        provider_id,
-        signer,
-    } = register_app(http, url, args).await?;
+    let app = register_app(http, url, args).await?;
     eprintln!("preparing {} signed tokens...", args.requests);
     let mut out = Vec::with_capacity(args.requests);
     for i in 0..args.requests {
-        let nonce: Value = http
-            .post(format!("{url}/nonces"))
-            .json(&json!({"app_id": app_id}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let claims = Claims::builder(
-            provider_id,
-            UserId::new(format!("bench-{}", i % 1000))?,
-            nonce["nonce"].as_str().context("no nonce")?,
-        )
-        .issued_at(now())
-        .ttl_secs(600)
-        .build()?;
-        let token = sign_token(&signer, &claims).await?;
+        let token = app.token(http, url, i).await?;
         out.push((
             "/sessions".to_owned(),
-            json!({"app_id": app_id, "identity_token": token.as_str()}),
+            json!({"app_id": app.app_id, "identity_token": token.as_str()}),
         ));
     }
     Ok(out)

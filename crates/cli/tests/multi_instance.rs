@@ -8,25 +8,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{encode, start_authority, Server, ADMIN};
+use common::{env, now, register_app, start_authority, Server};
 use serde_json::{json, Value};
-use tessera_claims::{Claims, KeyId, ProviderId, UserId};
-use tessera_signer::{sign_token, PemSigner, Signer as _};
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set; run the suite with scripts/test"))
-}
+use tessera_claims::{Claims, KeyId, UserId};
+use tessera_signer::{sign_token, PemSigner};
 
 const TOKENS: usize = 2000;
 const KILL_TOKENS: usize = 300;
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// Posts `{app_id, identity_token}` to every instance at once; returns the
 /// statuses, reasons and session tokens (connection failures as status 0).
@@ -89,19 +77,9 @@ async fn scenario(redis: bool) {
         .unwrap();
 
     // An app and its key, registered at instance 0.
-    let provider = ProviderId::generate();
     let signer =
         PemSigner::from_pem(KeyId::generate(), &PemSigner::generate_pem(2048).unwrap()).unwrap();
-    let app: Value = http
-        .post(format!("{}/admin/apps", urls[0]))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "multi", "environment": "staging", "provider_id": provider.to_string()}))
-        .send().await.unwrap().json().await.unwrap();
-    let app_id = app["app_id"].as_str().unwrap().to_owned();
-    http.post(format!("{}/admin/apps/{}/keys", urls[0], encode(&app_id)))
-        .bearer_auth(ADMIN)
-        .json(&json!({"public_key_pem": signer.public_key().to_pem(), "kid": signer.key_id().to_string()}))
-        .send().await.unwrap().error_for_status().unwrap();
+    let (app_id, provider) = register_app(&http, &urls[0], &[&signer]).await;
 
     // Nonces round-robin over the instances; a token for each.
     let mut tokens = Vec::with_capacity(TOKENS + KILL_TOKENS);

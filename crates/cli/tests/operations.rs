@@ -8,15 +8,10 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{encode, start_authority, ADMIN};
+use common::{encode, env, now, register_app, start_authority, ADMIN};
 use serde_json::{json, Value};
 use tessera_claims::{Claims, KeyId, ProviderId, UserId};
 use tessera_signer::{sign_token, PemSigner, Signer as _};
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set; run the suite with scripts/test"))
-}
 
 fn tessera(args: &[&str], config: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
@@ -143,44 +138,6 @@ async fn a_newer_postgres_schema_is_refused() {
     db.drop_now().await;
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// An app registered over the admin API with one key per signer.
-async fn register(
-    http: &reqwest::Client,
-    url: &str,
-    signers: &[&PemSigner],
-) -> (String, ProviderId) {
-    let provider = ProviderId::generate();
-    let app: Value = http
-        .post(format!("{url}/admin/apps"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "moved", "environment": "staging", "provider_id": provider.to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let app_id = app["app_id"].as_str().unwrap().to_owned();
-    for signer in signers {
-        http.post(format!("{url}/admin/apps/{}/keys", encode(&app_id)))
-            .bearer_auth(ADMIN)
-            .json(&json!({"public_key_pem": signer.public_key().to_pem(), "kid": signer.key_id().to_string()}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
-    }
-    (app_id, provider)
-}
-
 /// A session attempt at `url` with a token from `signer`: the status and reason.
 async fn sign_in(
     http: &reqwest::Client,
@@ -237,8 +194,8 @@ async fn apps_and_keys_move_from_sqlite_to_postgres() {
         &std::fs::read_to_string(&source_config).unwrap(),
     );
     let (active, retired, other) = (new_signer(), new_signer(), new_signer());
-    let (app_a, provider_a) = register(&http, &source.url, &[&active, &retired]).await;
-    let (app_b, provider_b) = register(&http, &source.url, &[&other]).await;
+    let (app_a, provider_a) = register_app(&http, &source.url, &[&active, &retired]).await;
+    let (app_b, provider_b) = register_app(&http, &source.url, &[&other]).await;
     http.delete(format!(
         "{}/admin/keys/{}",
         source.url,

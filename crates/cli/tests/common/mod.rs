@@ -6,7 +6,9 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use tessera_claims::ProviderId;
+use tessera_signer::{PemSigner, Signer as _};
 
 pub const ADMIN: &str = "process-test-admin-token";
 
@@ -63,4 +65,52 @@ pub fn start_service(service: &str, config: &Path) -> Server {
 /// The URL-encoded form of an id, for paths.
 pub fn encode(id: &str) -> String {
     id.replace(':', "%3A").replace('/', "%2F")
+}
+
+/// A test service's setting from `scripts/test`; without it the test fails.
+pub fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set; run the suite with scripts/test"))
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A staging app registered over the admin API at `url`, with one key per
+/// signer: its app id and provider.
+pub async fn register_app(
+    http: &reqwest::Client,
+    url: &str,
+    signers: &[&PemSigner],
+) -> (String, ProviderId) {
+    let provider = ProviderId::generate();
+    let app: Value = http
+        .post(format!("{url}/admin/apps"))
+        .bearer_auth(ADMIN)
+        .json(
+            &json!({"name": "test", "environment": "staging", "provider_id": provider.to_string()}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_id = app["app_id"].as_str().unwrap().to_owned();
+    for signer in signers {
+        http.post(format!("{url}/admin/apps/{}/keys", encode(&app_id)))
+            .bearer_auth(ADMIN)
+            .json(&json!({"public_key_pem": signer.public_key().to_pem(), "kid": signer.key_id().to_string()}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+    (app_id, provider)
 }
