@@ -60,6 +60,9 @@ pub use error::{BoxError, Result, SignerError};
 pub use kms::KmsSigner;
 #[cfg(feature = "pem")]
 pub use pem::PemSigner;
+#[cfg(all(feature = "pkcs11", feature = "test-util"))]
+#[doc(hidden)]
+pub use pkcs11::log_out_for_test as pkcs11_log_out_for_test;
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::Pkcs11Signer;
 pub use signer::{self_check, sign_token, Algorithm, DynSigner, Signature, Signer};

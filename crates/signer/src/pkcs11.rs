@@ -225,6 +225,27 @@ fn open_token(module: &Path, token_label: &str, pin: &AuthPin) -> Result<(Pkcs11
     Ok((entry.context.clone(), slot))
 }
 
+/// Logs this process out of the token, as a token reset or an HSM fail-over
+/// would: every open session loses its login. Returns whether a session
+/// opened afterwards is logged out. For tests of the signer's recovery.
+#[cfg(feature = "test-util")]
+#[doc(hidden)]
+pub fn log_out_for_test(module: &Path, token_label: &str, pin: &str) -> Result<bool> {
+    let (context, slot) = open_token(module, token_label, &AuthPin::new(pin.into()))?;
+    let session = context
+        .open_ro_session(slot)
+        .map_err(ck("cannot open a session"))?;
+    session.logout().map_err(ck("C_Logout failed"))?;
+    let probe = context
+        .open_ro_session(slot)
+        .map_err(ck("cannot open a session"))?;
+    let state = probe
+        .get_session_info()
+        .map_err(ck("C_GetSessionInfo failed"))?
+        .session_state();
+    Ok(state == cryptoki::session::SessionState::RoPublic)
+}
+
 fn list_tokens(context: &Pkcs11) -> Result<Vec<(String, Slot)>> {
     let slots = context
         .get_slots_with_token()
@@ -396,6 +417,7 @@ impl Signer for Pkcs11Signer {
                 }
                 // The session (or login, or handle) was lost: reopen once, then give up.
                 Err(e) if session_broken(&e) => {
+                    tracing::warn!(error = %e, "PKCS#11 session lost; opening a new one and logging in again");
                     drop(entry);
                     let fresh = token.session()?;
                     let sig = sign(&fresh)?;
