@@ -8,10 +8,10 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{env, now, register_app, start_authority, Server};
+use common::{env, register_app, start_authority, token_at, Server};
 use serde_json::{json, Value};
-use tessera_claims::{Claims, KeyId, UserId};
-use tessera_signer::{sign_token, PemSigner};
+use tessera_claims::KeyId;
+use tessera_signer::PemSigner;
 
 const TOKENS: usize = 2000;
 const KILL_TOKENS: usize = 300;
@@ -84,25 +84,8 @@ async fn scenario(redis: bool) {
     // Nonces round-robin over the instances; a token for each.
     let mut tokens = Vec::with_capacity(TOKENS + KILL_TOKENS);
     for i in 0..TOKENS + KILL_TOKENS {
-        let nonce: Value = http
-            .post(format!("{}/nonces", urls[i % 3]))
-            .json(&json!({"app_id": app_id}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let claims = Claims::builder(
-            provider,
-            UserId::new(format!("user-{i}")).unwrap(),
-            nonce["nonce"].as_str().unwrap(),
-        )
-        .issued_at(now())
-        .ttl_secs(600)
-        .build()
-        .unwrap();
-        tokens.push(sign_token(&signer, &claims).await.unwrap().into_string());
+        let user = format!("user-{i}");
+        tokens.push(token_at(&http, &urls[i % 3], &app_id, provider, &signer, &user).await);
     }
 
     // Each token to all three at once, 16 tokens in flight.

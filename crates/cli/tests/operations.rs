@@ -8,10 +8,10 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{encode, env, now, register_app, start_authority, ADMIN};
+use common::{encode, env, register_app, start_authority, token_at, ADMIN};
 use serde_json::{json, Value};
-use tessera_claims::{Claims, KeyId, ProviderId, UserId};
-use tessera_signer::{sign_token, PemSigner, Signer as _};
+use tessera_claims::{KeyId, ProviderId};
+use tessera_signer::{PemSigner, Signer as _};
 
 fn tessera(args: &[&str], config: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
@@ -146,25 +146,7 @@ async fn sign_in(
     provider: ProviderId,
     signer: &PemSigner,
 ) -> (u16, Option<String>) {
-    let nonce: Value = http
-        .post(format!("{url}/nonces"))
-        .json(&json!({"app_id": app_id}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let claims = Claims::builder(
-        provider,
-        UserId::new("moved-user").unwrap(),
-        nonce["nonce"].as_str().unwrap(),
-    )
-    .issued_at(now())
-    .ttl_secs(600)
-    .build()
-    .unwrap();
-    let token = sign_token(signer, &claims).await.unwrap().into_string();
+    let token = token_at(http, url, app_id, provider, signer, "moved-user").await;
     let r = http
         .post(format!("{url}/sessions"))
         .json(&json!({"app_id": app_id, "identity_token": token}))

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
-use tessera_claims::ProviderId;
-use tessera_signer::{PemSigner, Signer as _};
+use tessera_claims::{Claims, ProviderId, UserId};
+use tessera_signer::{sign_token, PemSigner, Signer as _};
 
 pub const ADMIN: &str = "process-test-admin-token";
 
@@ -113,4 +113,35 @@ pub async fn register_app(
             .unwrap();
     }
     (app_id, provider)
+}
+
+/// A nonce for the app from the authority at `url`, and a token over it for
+/// `user`, signed by `signer`.
+pub async fn token_at(
+    http: &reqwest::Client,
+    url: &str,
+    app_id: &str,
+    provider: ProviderId,
+    signer: &PemSigner,
+    user: &str,
+) -> String {
+    let nonce: Value = http
+        .post(format!("{url}/nonces"))
+        .json(&json!({"app_id": app_id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = Claims::builder(
+        provider,
+        UserId::new(user).unwrap(),
+        nonce["nonce"].as_str().unwrap(),
+    )
+    .issued_at(now())
+    .ttl_secs(600)
+    .build()
+    .unwrap();
+    sign_token(signer, &claims).await.unwrap().into_string()
 }
