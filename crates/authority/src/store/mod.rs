@@ -4,6 +4,7 @@
 
 mod postgres;
 mod redis;
+mod sql;
 mod sqlite;
 
 use std::fmt::Debug;
