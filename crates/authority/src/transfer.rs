@@ -2,7 +2,7 @@
 //! deployment to another) as a JSON document. Sessions, identities and
 //! nonces stay behind: they are short-lived and re-created by signing in.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey};
@@ -145,6 +145,9 @@ pub async fn import(store: &dyn Store, doc: &Export) -> Result<ImportSummary, Im
     }
     let mut summary = ImportSummary::default();
     let existing = store.apps().await?;
+    let by_app: HashMap<AppId, &App> = existing.iter().map(|e| (e.app_id, e)).collect();
+    let by_provider: HashMap<ProviderId, &App> =
+        existing.iter().map(|e| (e.provider_id, e)).collect();
     let mut new_apps = Vec::new();
     let mut key_steps = Vec::new();
     let mut seen_apps = HashSet::new();
@@ -171,10 +174,8 @@ pub async fn import(store: &dyn Store, doc: &Export) -> Result<ImportSummary, Im
             name: a.name.clone(),
             created_at: a.created_at,
         };
-        let same_app = existing.iter().find(|e| e.app_id == app.app_id);
-        let same_provider = existing.iter().find(|e| e.provider_id == app.provider_id);
-        match (same_app, same_provider) {
-            (Some(e), _) if *e == app => summary.apps_unchanged += 1,
+        match (by_app.get(&app.app_id), by_provider.get(&app.provider_id)) {
+            (Some(e), _) if **e == app => summary.apps_unchanged += 1,
             (None, None) => new_apps.push(app),
             (Some(_), _) => {
                 return Err(ImportError::Conflict(format!(

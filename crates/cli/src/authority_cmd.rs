@@ -82,7 +82,7 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
         }
         AuthorityCommand::Export { config, out } => {
             let (store, database) = open_store(config.as_deref()).await?;
-            let doc = tessera_authority::export(store.as_ref(), unix_now())
+            let doc = tessera_authority::export(store.as_ref(), crate::token::now())
                 .await
                 .with_context(|| format!("cannot export from {database}"))?;
             let mut json = serde_json::to_string_pretty(&doc)?;
@@ -134,12 +134,6 @@ async fn open_store(
         .await
         .with_context(|| format!("cannot open {database}"))?;
     Ok((store, database))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The authority's settings: defaults, then the file, then `TESSERA_*`.
