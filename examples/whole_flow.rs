@@ -4,22 +4,22 @@
 //!
 //! `tessera up` in one terminal, then `cargo run -p tessera-examples --example whole_flow`.
 
-mod stack;
+mod up_endpoints;
 
 use tessera_client::{Client, Deauthentication, Event, IdentityServiceHandler};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let stack = stack::stack()?;
+    let up = up_endpoints::read()?;
     let client = Client::builder()
-        .authority(&stack.authority)
-        .app_id(stack.app_id)
-        .data_dir(stack.data_dir.join("example-client"))
+        .authority(&up.authority)
+        .app_id(up.app_id)
+        .data_dir(up.data_dir.join("example-client"))
         // The app's part: answer each challenge with a token from its backend.
         .challenge_handler(IdentityServiceHandler::new(
-            &stack.identity,
-            &stack.demo_user,
-            &stack.demo_password,
+            &up.identity,
+            &up.demo_user,
+            &up.demo_password,
         ))
         .build()?;
 
@@ -43,7 +43,11 @@ async fn main() -> anyhow::Result<()> {
     client.connect().await?;
     client.authenticate().await?;
     let me = client.identity().await?;
-    println!("identity: {} ({})", me["id"], me["display_name"]);
+    println!(
+        "identity: {} ({})",
+        me.id,
+        me.display_name.as_deref().unwrap_or("no display name")
+    );
     client
         .deauthenticate(Deauthentication::DeleteLocalData)
         .await?;

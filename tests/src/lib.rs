@@ -1,134 +1,140 @@
-//! Cross-crate end-to-end tests live in `tests/`; this library is their
-//! harness: a real authority and identity service on loopback ports, sharing
-//! a temporary directory, with an app whose provider the identity service
-//! signs for.
+//! The one harness of Tessera's tests: the cross-crate tests in `tests/`,
+//! the authority's tests over real servers and the command's process tests
+//! all take their helpers from here.
+//!
+//! - the helpers every test needs: [`env`] (a test service's setting from
+//!   `scripts/test`), [`encode`], [`new_signer`], tokens and claims;
+//! - [`authority`]: one authority in this process on a loopback port;
+//! - [`deployment`]: an authority and an identity service together;
+//! - [`process`]: `tessera … serve` as child processes.
+
+pub mod authority;
+pub mod deployment;
+pub mod process;
 
 use serde_json::{json, Value};
-use tessera_authority::AuthorityConfig;
-use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
-use tessera_identity::IdentityConfig;
+use tessera_claims::{unix_now, Claims, KeyId, ProviderId, UserId};
+use tessera_signer::{sign_token, PemSigner, Signer as _};
 
-/// The admin token of the harness's authority.
-pub const ADMIN: &str = "cross-crate-admin-token";
+/// The admin token of every authority the harness starts.
+pub const ADMIN: &str = "harness-admin-token-0123456789";
 
-/// A running authority and identity service.
-pub struct Stack {
-    /// The authority's base URL.
-    pub authority: String,
-    /// The identity service's base URL.
-    pub identity: String,
-    /// The app registered at the authority for the identity service's provider.
-    pub app_id: AppId,
-    /// The identity service's signer backend.
-    pub backend: &'static str,
-    /// Databases, keys, client data.
-    pub dir: tempfile::TempDir,
+/// The EIT test key pair of `tests/vectors/eit`.
+pub const EIT_SIGNING_KEY: &str = include_str!("../vectors/eit/signing_key.pem");
+/// Its public key.
+pub const EIT_PUBLIC_KEY: &str = include_str!("../vectors/eit/public_key.pem");
+
+/// A test service's setting from `scripts/test`; without it the test fails.
+pub fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set; run the suite with scripts/test"))
 }
 
-/// Settings of [`start`].
-pub struct Options {
-    /// Users of the identity service: (username, user id, password, display name).
-    pub users: Vec<(&'static str, &'static str, &'static str, &'static str)>,
-    /// The authority's nonce time to live.
-    pub nonce_ttl_secs: u64,
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    unix_now()
 }
 
-async fn bind() -> (tokio::net::TcpListener, String) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    (l, url)
+/// The URL-encoded form of an id, for paths.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
-/// Starts both services; `signer` is the identity service's `[signer]` table.
-pub async fn start(options: Options, signer: Value) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let config = AuthorityConfig {
-        database_url: format!("sqlite://{}", dir.path().join("authority.db").display()),
-        nonces: tessera_authority::NonceConfig {
-            ttl_secs: options.nonce_ttl_secs,
-            ..Default::default()
-        },
-        ..AuthorityConfig::default()
-    };
-    let state = tessera_authority::open(config, Some(ADMIN)).await.unwrap();
-    let (listener, authority) = bind().await;
-    tokio::spawn(tessera_authority::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+/// A PEM signer with a fresh RSA-2048 key and key id.
+pub fn new_signer() -> PemSigner {
+    PemSigner::from_pem(KeyId::generate(), &PemSigner::generate_pem(2048).unwrap()).unwrap()
+}
 
-    let provider_id = ProviderId::generate();
-    let kid: KeyId = signer["kid"].as_str().unwrap().parse().unwrap();
-    let config: IdentityConfig = serde_json::from_value(json!({
-        "database_url": format!("sqlite://{}", dir.path().join("identity.db").display()),
-        "provider_id": provider_id.to_string(),
-        "signer": signer,
-    }))
-    .unwrap();
-    let users = tessera_identity::open_users(&config).await.unwrap();
-    for (username, user_id, password, name) in &options.users {
-        let profile = Profile {
-            display_name: Some((*name).to_owned()),
-            ..Profile::default()
-        };
-        users
-            .add(
-                username,
-                &UserId::new(*user_id).unwrap(),
-                password,
-                &profile,
-            )
+/// Claims for `user` over `nonce`, issued now, living 120 s.
+pub fn claims(iss: ProviderId, user: &str, nonce: &str) -> Claims {
+    Claims::builder(iss, UserId::new(user).unwrap(), nonce)
+        .issued_at(now())
+        .ttl_secs(120)
+        .build()
+        .unwrap()
+}
+
+/// The token of `claims` signed by `signer`.
+pub async fn token(signer: &PemSigner, claims: &Claims) -> String {
+    sign_token(signer, claims).await.unwrap().into_string()
+}
+
+/// Signs any header and claims JSON with the signer's key.
+pub async fn sign_raw(signer: &PemSigner, header: &Value, claims: &Value) -> String {
+    let input = tessera_claims::jws::signing_input(
+        &serde_json::to_vec(header).unwrap(),
+        &serde_json::to_vec(claims).unwrap(),
+    );
+    let sig = signer.sign(input.as_bytes()).await.unwrap();
+    tessera_claims::jws::assemble(&input, sig.as_ref())
+}
+
+/// The EIT v1 header for a signer.
+pub fn header_for(signer: &PemSigner) -> Value {
+    json!({"typ": "JWT", "alg": "RS256", "cty": "layer-eit;v=1", "kid": signer.key_id().to_string()})
+}
+
+/// Valid claims as JSON, for tampering.
+pub fn claims_json(iss: &ProviderId, nonce: &str) -> Value {
+    let now = now();
+    json!({"iss": iss.to_string(), "prn": "alice", "iat": now, "exp": now + 120, "nce": nonce})
+}
+
+/// A PostgreSQL database of its own for one test, on the server of
+/// `TESSERA_TEST_POSTGRES_URL`: its URL, and the database is dropped when
+/// the guard goes.
+pub struct ScratchDatabase {
+    /// Its URL.
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates the database.
+    pub async fn create() -> Self {
+        use sqlx::Connection as _;
+        let admin_url = env("TESSERA_TEST_POSTGRES_URL");
+        let name = format!("tessera_scratch_{}", KeyId::generate().uuid().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
             .await
             .unwrap();
-    }
-    let identity_state = tessera_identity::open(config).await.unwrap();
-    let backend = identity_state.issuer.signer().backend();
-    let public_pem = identity_state.issuer.signer().public_key().to_pem();
-    let (listener, identity) = bind().await;
-    tokio::spawn(tessera_identity::serve(
-        listener,
-        identity_state,
-        std::future::pending(),
-    ));
-
-    let app: Value = http
-        .post(format!("{authority}/admin/apps"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "e2e", "environment": "staging", "provider_id": provider_id.to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let app_id: AppId = app["app_id"].as_str().unwrap().parse().unwrap();
-    let encoded = app_id.to_string().replace(':', "%3A").replace('/', "%2F");
-    http.post(format!("{authority}/admin/apps/{encoded}/keys"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"public_key_pem": public_pem, "kid": kid.to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-    Stack {
-        authority,
-        identity,
-        app_id,
-        backend,
-        dir,
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        Self {
+            url,
+            name,
+            admin_url,
+        }
     }
 }
 
-/// A `[signer]` table for a fresh PEM key written under `dir`.
-pub fn pem_signer(dir: &std::path::Path) -> Value {
-    let path = dir.join(format!("signing-{}.pem", KeyId::generate().uuid()));
-    std::fs::write(&path, tessera_signer_pem()).unwrap();
-    json!({"backend": "pem", "kid": KeyId::generate().to_string(), "path": path})
-}
-
-fn tessera_signer_pem() -> String {
-    tessera_signer::PemSigner::generate_pem(2048).unwrap()
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any runtime the test may still hold.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection as _;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(&drop).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
 }

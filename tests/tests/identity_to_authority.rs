@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use tessera_claims::KeyId;
-use tessera_tests::{pem_signer, start, Options};
+use tessera_tests::deployment::{pem_signer, start, Options};
 
 /// The `[signer]` table for each backend: a fresh PEM file, a fresh key in
 /// moto's KMS, the generated key of the SoftHSM2 token (`scripts/test` starts

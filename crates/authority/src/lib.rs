@@ -5,29 +5,29 @@
 //! [`router`] builds the HTTP API over an [`AppState`]; [`serve`] runs it on
 //! a listener with a background purge of expired nonces and sessions and
 //! graceful shutdown. Storage sits behind the [`store::Store`] and
-//! [`store::NonceStore`] traits; [`store::SqliteStore`] is the embedded
-//! default.
+//! [`store::NonceStore`] traits; [`store::SqlStore`] keeps both in SQLite
+//! (the embedded default) or PostgreSQL.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use tessera_authority::{router, store::SqliteStore, AppState, AuthorityConfig};
+//! use tessera_authority::{serve, store::SqlStore, AppState, AuthorityConfig};
 //!
 //! let config = AuthorityConfig::default();
-//! let store = Arc::new(SqliteStore::connect(&config.database_url).await?);
+//! let store = Arc::new(SqlStore::connect(&config.database_url, config.database_pool_size).await?);
 //! let state = AppState::new(store.clone(), store, config, Some("an admin token of 16+ chars"));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:7700").await?;
-//! axum::serve(listener, router(state)).await?;
+//! serve(listener, state, std::future::pending()).await?;
 //! # Ok(())
 //! # }
 //! ```
 #![warn(missing_docs)]
 
+mod bearer;
 mod config;
 mod error;
 mod metrics;
 mod routes;
-mod secrets;
 mod state;
 pub mod store;
 mod transfer;
@@ -36,10 +36,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use bearer::{NonceHash, SessionToken, SessionTokenHash};
 pub use config::{
     AuthorityConfig, ConfigError, NonceBackend, NonceConfig, SessionConfig, TokenConfig,
 };
-pub use error::ApiError;
 pub use metrics::Metrics;
 pub use routes::router;
 pub use state::{AppState, KEY_CACHE_TTL};
@@ -47,7 +47,7 @@ pub use transfer::{
     export, import, Export, ExportedApp, ExportedKey, ImportError, ImportSummary, EXPORT_FORMAT,
 };
 
-use crate::store::{NonceStore, PostgresStore, RedisNonceStore, SqliteStore, Store};
+use crate::store::{NonceStore, RedisNonceStore, SqlStore, Store};
 
 /// Opens the configured stores (SQLite or PostgreSQL by the URL's scheme;
 /// nonces there or in Redis) and builds the state.
@@ -55,13 +55,28 @@ pub async fn open(
     config: AuthorityConfig,
     admin_token: Option<&str>,
 ) -> Result<AppState, OpenError> {
+    open_with_time(config, admin_token, Arc::new(tessera_claims::SystemTime)).await
+}
+
+/// Like [`open`], the handlers reading the time from `time`.
+pub async fn open_with_time(
+    config: AuthorityConfig,
+    admin_token: Option<&str>,
+    time: Arc<dyn tessera_claims::TimeSource>,
+) -> Result<AppState, OpenError> {
     config.check()?;
     let (store, mut nonces) = open_sql(&config).await?;
     if config.nonces.backend == NonceBackend::Redis {
         let url = config.nonces.redis_url.as_deref().unwrap_or_default();
         nonces = Arc::new(RedisNonceStore::connect(url, &config.nonces.redis_prefix).await?);
     }
-    Ok(AppState::new(store, nonces, config, admin_token))
+    Ok(AppState::with_time(
+        store,
+        nonces,
+        config,
+        admin_token,
+        time,
+    ))
 }
 
 /// Opens the configured database alone (applying missing migrations and
@@ -74,15 +89,8 @@ pub async fn open_store(config: &AuthorityConfig) -> Result<Arc<dyn Store>, Open
 async fn open_sql(
     config: &AuthorityConfig,
 ) -> Result<(Arc<dyn Store>, Arc<dyn NonceStore>), OpenError> {
-    Ok(if config.database_url.starts_with("sqlite:") {
-        let s = Arc::new(SqliteStore::connect(&config.database_url).await?);
-        (s.clone(), s)
-    } else {
-        let p = Arc::new(
-            PostgresStore::connect(&config.database_url, 1, config.database_pool_size).await?,
-        );
-        (p.clone(), p)
-    })
+    let store = Arc::new(SqlStore::connect(&config.database_url, config.database_pool_size).await?);
+    Ok((store.clone(), store))
 }
 
 /// The authority could not start.
@@ -106,9 +114,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let purge = tokio::spawn(purge_loop(state.clone()));
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = tessera_api::server::serve(listener, router(state), shutdown).await;
     purge.abort();
     result
 }
@@ -119,7 +125,7 @@ async fn purge_loop(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = secrets::now();
+        let now = state.now();
         match state.nonces.purge_expired_nonces(now).await {
             Ok(p) => state.metrics.nonces_purged(p.unused_nonces, p.used_nonces),
             Err(e) => tracing::warn!(error = %e, "purging expired nonces failed"),

@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tessera_claims::{AppId, ProviderId, PublicKey, TrustedKey};
+use tessera_claims::{AppId, ProviderId, PublicKey, SystemTime, TimeSource, TrustedKey};
 
+use crate::bearer::AdminToken;
 use crate::config::AuthorityConfig;
 use crate::metrics::Metrics;
-use crate::secrets::AdminToken;
 use crate::store::{App, KeyRecord, NonceStore, Result, Store, StoreError};
 
 /// How long a provider's parsed keys are reused before they are read again.
@@ -34,6 +34,8 @@ pub struct Inner {
     pub admin_token: Option<AdminToken>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Where handlers read the time (the system clock unless a test sets one).
+    pub time: Arc<dyn TimeSource>,
     keys: KeyCache,
     apps: RwLock<HashMap<AppId, App>>,
 }
@@ -55,15 +57,33 @@ impl AppState {
         config: AuthorityConfig,
         admin_token: Option<&str>,
     ) -> Self {
+        Self::with_time(store, nonces, config, admin_token, Arc::new(SystemTime))
+    }
+
+    /// Like [`AppState::new`], reading the time from `time` (a
+    /// [`tessera_claims::ManualTime`] in tests of expiry).
+    pub fn with_time(
+        store: Arc<dyn Store>,
+        nonces: Arc<dyn NonceStore>,
+        config: AuthorityConfig,
+        admin_token: Option<&str>,
+        time: Arc<dyn TimeSource>,
+    ) -> Self {
         Self(Arc::new(Inner {
             store,
             nonces,
             config,
             admin_token: admin_token.and_then(AdminToken::new),
             metrics: Metrics::default(),
+            time,
             keys: KeyCache::default(),
             apps: RwLock::default(),
         }))
+    }
+
+    /// Seconds since the epoch, from the state's time source.
+    pub fn now(&self) -> i64 {
+        self.time.now()
     }
 
     /// The app with this id. Apps never change once created, so found ones

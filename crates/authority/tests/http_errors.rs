@@ -2,7 +2,7 @@
 //! or a panic; the admin API checks its token and its inputs. Driven through
 //! the router with `oneshot` and through a bound server.
 
-mod common;
+use tessera_tests::authority as common;
 
 use std::sync::Arc;
 
@@ -12,16 +12,16 @@ use common::*;
 use http_body_util::BodyExt as _;
 use reqwest::Method;
 use serde_json::{json, Value};
-use tessera_authority::{router, store::SqliteStore, AppState, AuthorityConfig};
+use tessera_authority::{router, store::SqlStore, AppState, AuthorityConfig};
 use tower::ServiceExt as _;
 
 async fn state() -> AppState {
-    let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+    let store = Arc::new(SqlStore::connect("sqlite::memory:", 1).await.unwrap());
     AppState::new(
         store.clone(),
         store,
         AuthorityConfig::default(),
-        Some(ADMIN_TOKEN),
+        Some(ADMIN),
     )
 }
 
@@ -174,11 +174,7 @@ async fn malformed_bodies_get_4xx_in_the_spec_shape() {
 #[tokio::test]
 async fn admin_requires_its_token() {
     let state = state().await;
-    for auth in [
-        None,
-        Some("Bearer wrong-token-0123456789"),
-        Some(ADMIN_TOKEN),
-    ] {
+    for auth in [None, Some("Bearer wrong-token-0123456789"), Some(ADMIN)] {
         let mut r = Request::post("/admin/apps").header("content-type", "application/json");
         if let Some(a) = auth {
             r = r.header("authorization", a);
@@ -193,7 +189,7 @@ async fn admin_requires_its_token() {
         assert_eq!(body["id"], "access_denied");
     }
     // No admin token configured: the admin API is off.
-    let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+    let store = Arc::new(SqlStore::connect("sqlite::memory:", 1).await.unwrap());
     let closed = AppState::new(store.clone(), store, AuthorityConfig::default(), None);
     let r = Request::get("/admin/apps/x")
         .header("authorization", "Bearer ")

@@ -1,7 +1,7 @@
 //! Tokens signed by PyJWT, an independent implementation, open sessions.
 //! `scripts/test` provides the Python with PyJWT; without it this test fails.
 
-mod common;
+use tessera_tests::authority as common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Every SPEC reason id from a real POST /sessions, in SPEC order, and the
 //! conformance vectors through POST /sessions and POST /validate.
 
-mod common;
+use tessera_tests::authority as common;
 
 use std::collections::BTreeSet;
 
@@ -157,7 +157,7 @@ async fn nonces_expire_and_bind_to_their_app() {
 
     let nonce = authority.nonce(None).await;
     let t = token(&signer, &claims(app.provider_id, "u", &nonce)).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    authority.time.advance(1);
     let (status, body) = authority.open_session(&app.app_id, &t).await;
     assert_eq!(reason(status, &body), "nonce_expired");
 

@@ -1,6 +1,7 @@
 //! Identifiers in Layer's forms (SPEC §1): apps, providers, keys, identities, nonces, users.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::str::FromStr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,91 +35,132 @@ fn parse_uuid(s: &str) -> Option<Uuid> {
     }
 }
 
-macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Uuid);
-
-        impl $name {
-            /// The prefix before the UUID.
-            pub const PREFIX: &'static str = $prefix;
-
-            /// A fresh id with a random (v4) UUID.
-            pub fn generate() -> Self {
-                Self(Uuid::new_v4())
-            }
-
-            /// The id with the given UUID.
-            pub fn from_uuid(uuid: Uuid) -> Self {
-                Self(uuid)
-            }
-
-            /// The UUID part.
-            pub fn uuid(&self) -> Uuid {
-                self.0
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = IdError;
-
-            fn from_str(s: &str) -> Result<Self, IdError> {
-                s.strip_prefix($prefix)
-                    .and_then(parse_uuid)
-                    .map(Self)
-                    .ok_or(IdError {
-                        kind: $kind,
-                        expected: concat!("`", $prefix, "<lower-case uuid>`"),
-                    })
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}{}", $prefix, self.0.hyphenated())
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({self})", stringify!($name))
-            }
-        }
-
-        string_serde!($name);
-    };
+/// Serializes a value as its `Display` form.
+fn serialize_display<T: fmt::Display, S: Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
-macro_rules! string_serde {
-    ($name:ident) => {
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(self)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(deserializer)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    };
+/// Deserializes a value from a string through its `FromStr`.
+fn deserialize_parsed<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+    D: Deserializer<'de>,
+{
+    let s = String::deserialize(deserializer)?;
+    s.parse().map_err(serde::de::Error::custom)
 }
 
-uuid_id!(
-    /// A provider id, `layer:///providers/<uuid>`: the `iss` of an identity token.
-    ProviderId,
-    "layer:///providers/",
-    "provider id"
-);
-uuid_id!(
-    /// A key id, `layer:///keys/<uuid>`: the `kid` of an identity token.
-    KeyId,
-    "layer:///keys/",
-    "key id"
-);
+/// What a [`UuidId`] identifies: its prefix and names.
+pub trait IdKind: Copy + Eq + std::hash::Hash + Ord + Send + Sync + 'static {
+    /// The prefix before the UUID.
+    const PREFIX: &'static str;
+    /// What the id names, for errors (`"key id"`).
+    const NAME: &'static str;
+    /// The expected form, for errors.
+    const EXPECTED: &'static str;
+    /// The type's name, for `Debug`.
+    const TYPE: &'static str;
+}
+
+/// Providers: `layer:///providers/<uuid>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Provider {}
+
+impl IdKind for Provider {
+    const PREFIX: &'static str = "layer:///providers/";
+    const NAME: &'static str = "provider id";
+    const EXPECTED: &'static str = "`layer:///providers/<lower-case uuid>`";
+    const TYPE: &'static str = "ProviderId";
+}
+
+/// Keys: `layer:///keys/<uuid>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {}
+
+impl IdKind for Key {
+    const PREFIX: &'static str = "layer:///keys/";
+    const NAME: &'static str = "key id";
+    const EXPECTED: &'static str = "`layer:///keys/<lower-case uuid>`";
+    const TYPE: &'static str = "KeyId";
+}
+
+/// A Layer id made of a fixed prefix and a lower-case UUID.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UuidId<K: IdKind> {
+    uuid: Uuid,
+    kind: PhantomData<K>,
+}
+
+/// A provider id, `layer:///providers/<uuid>`: the `iss` of an identity token.
+pub type ProviderId = UuidId<Provider>;
+
+/// A key id, `layer:///keys/<uuid>`: the `kid` of an identity token.
+pub type KeyId = UuidId<Key>;
+
+impl<K: IdKind> UuidId<K> {
+    /// The prefix before the UUID.
+    pub const PREFIX: &'static str = K::PREFIX;
+
+    /// A fresh id with a random (v4) UUID.
+    pub fn generate() -> Self {
+        Self::from_uuid(Uuid::new_v4())
+    }
+
+    /// The id with the given UUID.
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self {
+            uuid,
+            kind: PhantomData,
+        }
+    }
+
+    /// The UUID part.
+    pub fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+}
+
+impl<K: IdKind> FromStr for UuidId<K> {
+    type Err = IdError;
+
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        s.strip_prefix(K::PREFIX)
+            .and_then(parse_uuid)
+            .map(Self::from_uuid)
+            .ok_or(IdError {
+                kind: K::NAME,
+                expected: K::EXPECTED,
+            })
+    }
+}
+
+impl<K: IdKind> fmt::Display for UuidId<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", K::PREFIX, self.uuid.hyphenated())
+    }
+}
+
+impl<K: IdKind> fmt::Debug for UuidId<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({self})", K::TYPE)
+    }
+}
+
+impl<K: IdKind> Serialize for UuidId<K> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_display(self, serializer)
+    }
+}
+
+impl<'de, K: IdKind> Deserialize<'de> for UuidId<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(deserializer)
+    }
+}
 
 /// The environment an app lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -221,7 +263,17 @@ impl fmt::Debug for AppId {
     }
 }
 
-string_serde!(AppId);
+impl Serialize for AppId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_display(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for AppId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(deserializer)
+    }
+}
 
 /// The app's own id for a user (the `prn` claim): 1 to 256 bytes of UTF-8
 /// without control characters.
@@ -284,7 +336,17 @@ impl fmt::Debug for UserId {
     }
 }
 
-string_serde!(UserId);
+impl Serialize for UserId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_display(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(deserializer)
+    }
+}
 
 /// Characters kept as they are in an identity id: RFC 3986 unreserved.
 const IDENTITY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -365,7 +427,17 @@ impl fmt::Debug for Nonce {
     }
 }
 
-string_serde!(Nonce);
+impl Serialize for Nonce {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_display(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Nonce {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_parsed(deserializer)
+    }
+}
 
 #[cfg(test)]
 mod tests {

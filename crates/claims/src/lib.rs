@@ -6,6 +6,7 @@
 //! - [`PublicKey`]: an RSA key parsed once, for RS256 verification and JWKs.
 //! - [`verify`]: the authority's check, first failing [`Reason`] in SPEC order.
 //! - [`validate`]: the [`ValidationReport`] with every finding.
+//! - [`Clock`], [`unix_now`] and [`TimeSource`]: the time checks run against.
 //!
 //! Signing needs a private key and lives in `tessera-signer`; this crate
 //! builds the signing input and checks the result.
@@ -39,6 +40,7 @@
 #![warn(missing_docs)]
 
 mod checks;
+mod clock;
 pub mod ids;
 pub mod jws;
 mod key;
@@ -48,6 +50,7 @@ mod token;
 mod verify;
 
 pub use checks::{KeyResolver, TrustedKey, RECOMMENDED_LIFETIME};
+pub use clock::{unix_now, Clock, ManualTime, SystemTime, TimeSource};
 pub use ids::{AppId, Environment, IdError, IdentityId, KeyId, Nonce, ProviderId, UserId};
 pub use key::{Jwk, JwkSet, KeyError, PublicKey, MIN_RSA_BITS};
 pub use reason::{Reason, Rejection, Warning, URL_DECODED_NONCE_HINT};
@@ -55,4 +58,4 @@ pub use report::{validate, Finding, Status, ValidationReport};
 pub use token::{
     signing_input, ClaimError, Claims, ClaimsBuilder, Header, IdentityToken, Profile, ALG, CTY, TYP,
 };
-pub use verify::{verify, Clock, VerifiedToken};
+pub use verify::{verify, VerifiedToken};

@@ -2,31 +2,10 @@
 //! at the first failure.
 
 use crate::checks::{self, KeyResolver, TrustedKey};
+use crate::clock::Clock;
 use crate::jws;
 use crate::reason::{Reason, Rejection};
 use crate::token::Claims;
-
-/// The clock a verification runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clock {
-    /// Now, in seconds since the epoch.
-    pub now: i64,
-    /// Allowed disagreement between clocks, in seconds (the SPEC's default is 60).
-    pub skew_secs: i64,
-}
-
-impl Clock {
-    /// The SPEC's default clock skew.
-    pub const DEFAULT_SKEW_SECS: i64 = 60;
-
-    /// A clock at `now` with the default skew.
-    pub fn at(now: i64) -> Self {
-        Self {
-            now,
-            skew_secs: Self::DEFAULT_SKEW_SECS,
-        }
-    }
-}
 
 /// A token that passed checks 1 to 9. The nonce (check 10) is the caller's:
 /// it must still be consumed atomically before the token is accepted.

@@ -49,7 +49,7 @@ pub enum AuthorityCommand {
         file: PathBuf,
     },
     /// Load a running authority from this process: `POST /nonces` or whole `POST /sessions`.
-    Bench(crate::http_bench::BenchArgs),
+    Bench(crate::load_bench::BenchArgs),
 }
 
 pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
@@ -82,7 +82,7 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
         }
         AuthorityCommand::Export { config, out } => {
             let (store, database) = open_store(config.as_deref()).await?;
-            let doc = tessera_authority::export(store.as_ref(), crate::token::now())
+            let doc = tessera_authority::export(store.as_ref(), tessera_claims::unix_now())
                 .await
                 .with_context(|| format!("cannot export from {database}"))?;
             let mut json = serde_json::to_string_pretty(&doc)?;
@@ -120,7 +120,7 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        AuthorityCommand::Bench(args) => crate::http_bench::run(args).await,
+        AuthorityCommand::Bench(args) => crate::load_bench::run(args).await,
     }
 }
 

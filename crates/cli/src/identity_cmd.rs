@@ -25,7 +25,7 @@ pub enum IdentityCommand {
         log_format: LogFormat,
     },
     /// Load a running identity service from this process: `POST /identity_tokens`.
-    Bench(crate::http_bench::BenchArgs),
+    Bench(crate::load_bench::BenchArgs),
     /// argon2id verifications per second with the config's parameters: the
     /// ceiling of credentials mode.
     BenchPassword {
@@ -111,7 +111,7 @@ pub async fn run(cmd: IdentityCommand) -> Result<ExitCode> {
             tracing::info!("identity service stopped");
             Ok(ExitCode::SUCCESS)
         }
-        IdentityCommand::Bench(args) => crate::http_bench::run(args).await,
+        IdentityCommand::Bench(args) => crate::load_bench::run(args).await,
         IdentityCommand::BenchPassword {
             config,
             seconds,
@@ -122,7 +122,7 @@ pub async fn run(cmd: IdentityCommand) -> Result<ExitCode> {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
                 .clamp(1, 64);
             let result =
-                crate::http_bench::password_rate(config.password, seconds, concurrency).await?;
+                crate::load_bench::password_rate(config.password, seconds, concurrency).await?;
             outln!("{result}")?;
             Ok(ExitCode::SUCCESS)
         }

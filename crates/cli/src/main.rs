@@ -8,12 +8,12 @@ macro_rules! outln {
 }
 
 mod authority_cmd;
-mod bench;
 mod config;
-mod http_bench;
 mod identity_cmd;
 mod keys;
+mod load_bench;
 mod logging;
+mod signer_bench;
 mod signer_cmd;
 mod token;
 mod up;

@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::Subcommand;
 use tessera_claims::KeyId;
 
-use crate::bench::{self, BenchOptions, Mode};
 use crate::config::SignerSource;
+use crate::signer_bench::{self, BenchOptions, Mode};
 
 #[derive(Debug, Subcommand)]
 pub enum SignerCommand {
@@ -68,7 +68,7 @@ pub async fn run(cmd: SignerCommand) -> Result<ExitCode> {
                 seconds,
                 concurrency,
             };
-            let result = bench::run(signer, options).await?;
+            let result = signer_bench::run(signer, options).await?;
             if json {
                 outln!("{}", serde_json::to_string(&result)?)?;
             } else {

@@ -113,7 +113,7 @@ pub async fn run(cmd: TokenCommand) -> Result<ExitCode> {
                 .or(configured)
                 .context("--provider-id is required (or `provider_id` in the config file)")?;
             let claims = Claims::builder(iss, UserId::new(user).context("--user")?, nonce)
-                .issued_at(now())
+                .issued_at(tessera_claims::unix_now())
                 .ttl_secs(ttl)
                 .profile(profile.into())
                 .build()?;
@@ -186,13 +186,6 @@ async fn jwks_keys(source: &str, provider_id: ProviderId) -> Result<Vec<TrustedK
         "{source} has no RSA key with a `layer:///keys/…` kid"
     );
     Ok(keys)
-}
-
-/// Seconds since the epoch, from the system clock.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn read_token(arg: &str) -> Result<String> {

@@ -105,7 +105,7 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
     };
     let authority = tessera_authority::open(authority_config, Some(&stack.admin_token)).await?;
     if authority.store.app(&stack.app_id).await?.is_none() {
-        let now = crate::token::now();
+        let now = tessera_claims::unix_now();
         authority
             .store
             .create_app(&App {
@@ -294,8 +294,8 @@ pub async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let me = client.identity().await?;
     step(&format!(
         "   → {} ({})",
-        me["id"].as_str().unwrap_or_default(),
-        me["display_name"].as_str().unwrap_or("no display name")
+        me.id,
+        me.display_name.as_deref().unwrap_or("no display name")
     ))?;
     step("4. deauthenticate (deleting local data)")?;
     client

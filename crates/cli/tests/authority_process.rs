@@ -2,7 +2,7 @@
 //! answers, survives `kill -9` without losing anything, and stops cleanly on
 //! SIGTERM.
 
-mod common;
+use tessera_tests::process as common;
 
 use std::path::Path;
 use std::process::Command;
@@ -55,7 +55,7 @@ async fn state_survives_kill_9_and_sigterm_stops_cleanly() {
     .await;
     assert_eq!(status, 201);
     let (_, nonce) = json_post(&http, format!("{}/nonces", server.url), json!({}), false).await;
-    let token = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let token = Command::new(common::tessera_bin())
         .args(["token", "sign", "--key"])
         .arg(vectors.join("signing_key.pem"))
         .args([
@@ -125,7 +125,7 @@ fn bad_config_fails_at_start_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("a.toml");
     std::fs::write(&config, "[nonces]\nttl_secs = 900\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let out = Command::new(common::tessera_bin())
         .args(["authority", "serve", "--config"])
         .arg(&config)
         .output()
@@ -137,7 +137,7 @@ fn bad_config_fails_at_start_naming_file_and_key() {
         "{err}"
     );
     std::fs::write(&config, "listen = 7\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let out = Command::new(common::tessera_bin())
         .args(["authority", "serve", "--config"])
         .arg(&config)
         .output()

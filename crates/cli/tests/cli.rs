@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use tessera_tests::process as common;
 
 use serde_json::Value;
 
@@ -14,7 +15,7 @@ fn vectors() -> PathBuf {
 }
 
 fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
+    Command::new(common::tessera_bin())
         .args(args)
         .env_remove("TESSERA_SIGNER__PATH")
         .output()
@@ -209,7 +210,7 @@ fn sign_with_config(dir: &Path) -> String {
 fn signed_tokens_carry_exactly_the_spec_header_and_validate() {
     let dir = tempfile::tempdir().unwrap();
     let token = sign_with_config(dir.path());
-    let inspect = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let inspect = Command::new(common::tessera_bin())
         .args(["token", "inspect", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

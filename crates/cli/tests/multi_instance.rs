@@ -4,7 +4,7 @@
 //! instance killed with SIGKILL mid-load while the others keep serving.
 //! `scripts/test` provides the database and Redis; without them this fails.
 
-mod common;
+use tessera_tests::process as common;
 
 use std::sync::Arc;
 

@@ -3,18 +3,19 @@
 //! PostgreSQL. `scripts/test` provides the PostgreSQL server
 //! (`TESSERA_TEST_POSTGRES_URL`); without it the PostgreSQL parts fail.
 
-mod common;
+use tessera_tests::process as common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{encode, env, register_app, start_authority, token_at, ADMIN};
+use common::{encode, env, new_signer, register_app, start_authority, token_at, ADMIN};
 use serde_json::{json, Value};
 use tessera_claims::{KeyId, ProviderId};
 use tessera_signer::{PemSigner, Signer as _};
+use tessera_tests::ScratchDatabase;
 
 fn tessera(args: &[&str], config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
+    Command::new(common::tessera_bin())
         .args(args)
         .arg("--config")
         .arg(config)
@@ -34,39 +35,6 @@ fn write_config(dir: &Path, name: &str, database_url: &str) -> std::path::PathBu
     )
     .unwrap();
     path
-}
-
-/// A fresh PostgreSQL database of its own (dropped at the end), for a test
-/// that marks its schema as newer than this build knows.
-struct ScratchDatabase {
-    admin: sqlx::PgPool,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create() -> Self {
-        let base = env("TESSERA_TEST_POSTGRES_URL");
-        let admin = sqlx::PgPool::connect(&base).await.unwrap();
-        let name = format!("tessera_scratch_{}", KeyId::generate().uuid().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let (prefix, _) = base.rsplit_once('/').unwrap();
-        let url = format!("{prefix}/{name}");
-        Self { admin, name, url }
-    }
-
-    async fn drop_now(self) {
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)",
-            name = self.name
-        ))
-        .execute(&self.admin)
-        .await
-        .unwrap();
-    }
 }
 
 /// `migrate` prints the version; a database with a migration this build
@@ -94,7 +62,7 @@ async fn newer_schema_is_refused(database_url: &str, mark_newer: impl std::futur
         "{}",
         text(&out.stderr)
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let out = Command::new(common::tessera_bin())
         .args(["authority", "serve", "--config"])
         .arg(&config)
         .env("TESSERA_ADMIN_TOKEN", ADMIN)
@@ -135,7 +103,7 @@ async fn a_newer_postgres_schema_is_refused() {
         pool.close().await;
     };
     newer_schema_is_refused(&db.url, mark).await;
-    db.drop_now().await;
+    drop(db);
 }
 
 /// A session attempt at `url` with a token from `signer`: the status and reason.
@@ -156,10 +124,6 @@ async fn sign_in(
     let status = r.status().as_u16();
     let body: Value = r.json().await.unwrap_or(Value::Null);
     (status, body["data"]["reason"].as_str().map(str::to_owned))
-}
-
-fn new_signer() -> PemSigner {
-    PemSigner::from_pem(KeyId::generate(), &PemSigner::generate_pem(2048).unwrap()).unwrap()
 }
 
 #[tokio::test]

@@ -4,11 +4,8 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set; run the suite with scripts/test"))
-}
+use tessera_tests::env;
+use tessera_tests::process as common;
 
 fn check(dir: &Path, signer: &str, envs: &[(&str, Option<&str>)]) -> Output {
     let config = dir.join("signer.toml");
@@ -17,7 +14,7 @@ fn check(dir: &Path, signer: &str, envs: &[(&str, Option<&str>)]) -> Output {
         format!("provider_id = \"layer:///providers/5c2b1f7e-8a3d-4c59-b0e2-3a1d9f6e7c02\"\n[signer]\n{signer}"),
     )
     .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    let mut cmd = Command::new(common::tessera_bin());
     cmd.args(["signer", "check", "--config"]).arg(&config);
     for (k, v) in envs {
         match v {

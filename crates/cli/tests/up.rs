@@ -3,9 +3,10 @@
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tessera_tests::process as common;
 
 fn up(dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
+    Command::new(common::tessera_bin())
         .args([
             "up",
             "--authority-listen",
@@ -38,7 +39,7 @@ fn wait_listening(dir: &std::path::Path, previous: Option<&str>) -> serde_json::
 }
 
 fn demo(dir: &std::path::Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let out = Command::new(common::tessera_bin())
         .args(["demo", "--data-dir"])
         .arg(dir)
         .output()

@@ -2,14 +2,14 @@
 //! never as arguments; on SQLite and on a PostgreSQL shared by several
 //! identity-service instances.
 
-mod common;
+use tessera_tests::process as common;
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn tessera(config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let mut child = Command::new(common::tessera_bin())
         .arg("users")
         .arg(args[0])
         .arg("--config")
@@ -109,7 +109,7 @@ async fn users_on_postgres_are_shared_by_identity_instances() {
         .expect("TESSERA_TEST_POSTGRES_URL is not set; run the suite with scripts/test");
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("signing.pem");
-    let generated = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let generated = Command::new(common::tessera_bin())
         .args(["keys", "generate", "--out"])
         .arg(&key)
         .output()

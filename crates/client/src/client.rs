@@ -4,12 +4,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
+use tessera_api::authority::{
+    Health, Identity, NonceRequest, NonceResponse, SessionRequest, SessionResponse,
+};
 use tessera_claims::{AppId, IdentityToken};
 use tokio::sync::broadcast;
 
 use crate::error::{ClientError, Result};
 use crate::handler::ChallengeHandler;
+use crate::http::send;
 use crate::local::LocalData;
 
 /// What the client tells the app, in the seeds' listener model.
@@ -183,16 +187,6 @@ struct Inner {
     events: broadcast::Sender<Event>,
 }
 
-/// A SPEC-shaped error answer as a [`ClientError`].
-pub(crate) fn api_error(status: u16, body: &Value) -> ClientError {
-    ClientError::Api {
-        status,
-        id: body["id"].as_str().unwrap_or("unknown_error").to_owned(),
-        reason: body["data"]["reason"].as_str().map(str::to_owned),
-        message: body["message"].as_str().unwrap_or_default().to_owned(),
-    }
-}
-
 impl Client {
     /// Starts building a client.
     pub fn builder() -> ClientBuilder {
@@ -250,18 +244,7 @@ impl Client {
         if self.state() == State::Deauthenticating {
             return Self::refuse_while_deauthenticating(&State::Deauthenticating);
         }
-        let r = self
-            .inner
-            .http
-            .get(format!("{}/healthz", self.inner.authority))
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            return Err(api_error(
-                r.status().as_u16(),
-                &r.json().await.unwrap_or(Value::Null),
-            ));
-        }
+        let _: Health = send(self.get("/healthz")).await?;
         {
             let mut state = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
             if *state == State::Disconnected {
@@ -407,33 +390,31 @@ impl Client {
 
     /// `POST /sessions`; on success the session is stored and announced.
     async fn answer(&self, token: IdentityToken) -> Result<String> {
-        let r = self
-            .inner
-            .http
-            .post(format!("{}/sessions", self.inner.authority))
-            .json(
-                &json!({"app_id": self.inner.app_id.to_string(), "identity_token": token.as_str()}),
-            )
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        if status != 201 {
-            return Err(api_error(status, &body));
-        }
-        let user_id = body["user_id"].as_str().unwrap_or_default().to_owned();
-        let token = body["session_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let request = SessionRequest {
+            app_id: self.inner.app_id.to_string(),
+            identity_token: token.into_string(),
+        };
+        let opened: SessionResponse = send(self.post("/sessions").json(&request)).await?;
         let local = &self.inner.local;
-        local.save_session(&user_id, &token)?;
-        local.save_identity(&user_id, &body["identity"])?;
+        local.save_session(&opened.user_id, &opened.session_token)?;
+        local.save_identity(&opened.user_id, &opened.identity)?;
         self.opened(Session {
-            user_id: user_id.clone(),
-            token,
+            user_id: opened.user_id.clone(),
+            token: opened.session_token,
         });
-        Ok(user_id)
+        Ok(opened.user_id)
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.inner
+            .http
+            .post(format!("{}{path}", self.inner.authority))
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.inner
+            .http
+            .get(format!("{}{path}", self.inner.authority))
     }
 
     fn opened(&self, session: Session) {
@@ -443,43 +424,30 @@ impl Client {
     }
 
     async fn new_nonce(&self) -> Result<String> {
-        let r = self
-            .inner
-            .http
-            .post(format!("{}/nonces", self.inner.authority))
-            .json(&json!({"app_id": self.inner.app_id.to_string()}))
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        match body["nonce"].as_str() {
-            Some(n) if status == 201 => Ok(n.to_owned()),
-            _ => Err(api_error(status, &body)),
-        }
+        let request = NonceRequest {
+            app_id: Some(self.inner.app_id.to_string()),
+        };
+        let issued: NonceResponse = send(self.post("/nonces").json(&request)).await?;
+        Ok(issued.nonce)
     }
 
     /// `GET /identities/me`: the identity, or the re-challenge nonce.
-    async fn get_me(&self, token: &str) -> Result<std::result::Result<Value, String>> {
-        let r = self
-            .inner
-            .http
-            .get(format!("{}/identities/me", self.inner.authority))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        match (status, body["data"]["nonce"].as_str()) {
-            (200, _) => Ok(Ok(body)),
-            (401, Some(nonce)) => Ok(Err(nonce.to_owned())),
-            _ => Err(api_error(status, &body)),
+    async fn get_me(&self, token: &str) -> Result<std::result::Result<Identity, String>> {
+        match send(self.get("/identities/me").bearer_auth(token)).await {
+            Ok(identity) => Ok(Ok(identity)),
+            Err(ClientError::Api {
+                status: 401,
+                nonce: Some(nonce),
+                ..
+            }) => Ok(Err(nonce)),
+            Err(e) => Err(e),
         }
     }
 
     /// The user's identity from the authority. If the session is no longer
     /// valid the authority re-challenges: the challenge is emitted and, with
     /// a handler, answered in the background.
-    pub async fn identity(&self) -> Result<Value> {
+    pub async fn identity(&self) -> Result<Identity> {
         let session = self.authenticated()?;
         match self.get_me(&session.token).await? {
             Ok(identity) => {
@@ -510,7 +478,7 @@ impl Client {
     }
 
     /// The cached identity of the authenticated user, without a request.
-    pub fn cached_identity(&self) -> Result<Option<Value>> {
+    pub fn cached_identity(&self) -> Result<Option<Identity>> {
         let session = self.authenticated()?;
         self.inner.local.identity(&session.user_id)
     }
@@ -553,13 +521,13 @@ impl Client {
         let State::Authenticated(session) = previous else {
             unreachable!("checked in the transition")
         };
-        let ended = self
-            .inner
-            .http
-            .delete(format!("{}/sessions/current", self.inner.authority))
-            .bearer_auth(&session.token)
-            .send()
-            .await;
+        let ended: Result<()> = send(
+            self.inner
+                .http
+                .delete(format!("{}/sessions/current", self.inner.authority))
+                .bearer_auth(&session.token),
+        )
+        .await;
         if let Err(e) = &ended {
             tracing::warn!(error = %e, "the authority could not be told; the session is forgotten locally");
         }

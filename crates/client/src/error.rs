@@ -20,6 +20,8 @@ pub enum ClientError {
         id: String,
         /// For `invalid_identity_token`, the reason id.
         reason: Option<String>,
+        /// For `authentication_required`, the nonce to answer.
+        nonce: Option<String>,
         /// The server's message.
         message: String,
     },
@@ -32,6 +34,9 @@ pub enum ClientError {
     /// Local data could not be read or written.
     #[error("local data: {0}")]
     LocalData(#[source] std::io::Error),
+    /// A server answered with a body the client cannot read.
+    #[error("unexpected answer from the server")]
+    Decode(#[source] serde_json::Error),
     /// A challenge handler failed.
     #[error("the challenge handler failed: {0}")]
     Handler(String),
@@ -39,3 +44,25 @@ pub enum ClientError {
 
 /// A `Result` with a [`ClientError`].
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+impl ClientError {
+    /// A server's error answer: its envelope when it sent one.
+    pub(crate) fn from_answer(status: u16, body: &[u8]) -> Self {
+        match serde_json::from_slice::<tessera_api::ErrorBody>(body) {
+            Ok(e) => ClientError::Api {
+                status,
+                reason: e.reason().map(str::to_owned),
+                nonce: e.nonce().map(str::to_owned),
+                id: e.id,
+                message: e.message,
+            },
+            Err(_) => ClientError::Api {
+                status,
+                id: "unknown_error".into(),
+                reason: None,
+                nonce: None,
+                message: format!("HTTP {status} without an error body"),
+            },
+        }
+    }
+}

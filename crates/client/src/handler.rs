@@ -1,10 +1,11 @@
 //! Answering authentication challenges: the app's part of the flow.
 
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use tessera_api::identity::{CredentialsRequest, IdentityTokenResponse, SampleRequest};
 use tessera_claims::{AppId, IdentityToken};
 
-use crate::error::{ClientError, Result};
+use crate::error::Result;
+use crate::http::send;
 
 /// Turns a nonce into an identity token, usually by asking the app's own
 /// backend (the identity service) with the user's credentials.
@@ -48,31 +49,21 @@ impl IdentityServiceHandler {
     }
 }
 
-/// Reads `{identity_token}` or the SPEC error of an identity service.
-pub(crate) async fn token_from(response: reqwest::Response) -> Result<IdentityToken> {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        return body["identity_token"]
-            .as_str()
-            .map(IdentityToken::new)
-            .ok_or_else(|| {
-                ClientError::Handler("the identity service sent no identity_token".into())
-            });
-    }
-    Err(crate::client::api_error(status.as_u16(), &body))
-}
-
 #[async_trait]
 impl ChallengeHandler for IdentityServiceHandler {
     async fn on_challenge(&self, nonce: &str) -> Result<IdentityToken> {
-        let response = self
-            .http
-            .post(format!("{}/identity_tokens", self.url))
-            .json(&json!({"nonce": nonce, "username": self.username, "password": self.password}))
-            .send()
-            .await?;
-        token_from(response).await
+        let request = CredentialsRequest {
+            nonce: nonce.to_owned(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+        };
+        let answer: IdentityTokenResponse = send(
+            self.http
+                .post(format!("{}/identity_tokens", self.url))
+                .json(&request),
+        )
+        .await?;
+        Ok(IdentityToken::new(answer.identity_token))
     }
 }
 
@@ -100,12 +91,17 @@ impl SampleHandler {
 #[async_trait]
 impl ChallengeHandler for SampleHandler {
     async fn on_challenge(&self, nonce: &str) -> Result<IdentityToken> {
-        let response = self
-            .http
-            .post(format!("{}/identity_tokens", self.url))
-            .json(&json!({"app_id": self.app_id.to_string(), "user_id": self.user_id, "nonce": nonce}))
-            .send()
-            .await?;
-        token_from(response).await
+        let request = SampleRequest {
+            app_id: self.app_id.to_string(),
+            user_id: self.user_id.clone(),
+            nonce: nonce.to_owned(),
+        };
+        let answer: IdentityTokenResponse = send(
+            self.http
+                .post(format!("{}/identity_tokens", self.url))
+                .json(&request),
+        )
+        .await?;
+        Ok(IdentityToken::new(answer.identity_token))
     }
 }

@@ -29,8 +29,10 @@
 mod client;
 mod error;
 mod handler;
+mod http;
 mod local;
 
 pub use client::{AuthOutcome, Client, ClientBuilder, Deauthentication, Event, Session};
 pub use error::{ClientError, Result};
 pub use handler::{ChallengeHandler, IdentityServiceHandler, SampleHandler};
+pub use tessera_api::authority::Identity;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{Map, Value};
+use tessera_api::authority::Identity;
 
 use crate::error::{ClientError, Result};
 
@@ -94,13 +95,14 @@ impl LocalData {
         }
     }
 
-    pub fn save_identity(&self, user_id: &str, identity: &Value) -> Result<()> {
+    pub fn save_identity(&self, user_id: &str, identity: &Identity) -> Result<()> {
         let dir = self.user_dir(user_id);
         std::fs::create_dir_all(&dir).map_err(io)?;
-        write_private(&dir.join("identity.json"), identity.to_string().as_bytes())
+        let text = serde_json::to_vec(identity).map_err(|e| io(std::io::Error::other(e)))?;
+        write_private(&dir.join("identity.json"), &text)
     }
 
-    pub fn identity(&self, user_id: &str) -> Result<Option<Value>> {
+    pub fn identity(&self, user_id: &str) -> Result<Option<Identity>> {
         Ok(read(&self.user_dir(user_id).join("identity.json"))?
             .and_then(|s| serde_json::from_str(&s).ok()))
     }

@@ -1,9 +1,10 @@
 //! Issuing identity tokens: for backends that check credentials themselves
 //! and only need tokens signed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_claims::{Claims, IdentityToken, Profile, ProviderId, UserId};
+use tessera_claims::{Claims, IdentityToken, Profile, ProviderId, SystemTime, TimeSource, UserId};
 use tessera_signer::{sign_token, DynSigner, SignerError};
 
 /// The lifetimes the SPEC allows for issued tokens, in seconds.
@@ -28,6 +29,7 @@ pub struct Issuer {
     signer: DynSigner,
     provider_id: ProviderId,
     ttl_secs: i64,
+    time: Arc<dyn TimeSource>,
 }
 
 /// A token could not be issued.
@@ -60,7 +62,15 @@ impl Issuer {
             signer,
             provider_id,
             ttl_secs: secs as i64,
+            time: Arc::new(SystemTime),
         })
+    }
+
+    /// Reads `iat` from `time` instead of the system clock.
+    #[must_use]
+    pub fn with_time(mut self, time: Arc<dyn TimeSource>) -> Self {
+        self.time = time;
+        self
     }
 
     /// The signer.
@@ -80,9 +90,7 @@ impl Issuer {
         nonce: &str,
         profile: &Profile,
     ) -> Result<IdentityToken, IssueError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = self.time.now();
         let claims = Claims::builder(self.provider_id, user_id.clone(), nonce)
             .issued_at(now)
             .ttl_secs(self.ttl_secs)

@@ -18,7 +18,6 @@
 #![warn(missing_docs)]
 
 mod config;
-mod error;
 mod issuer;
 mod metrics;
 mod password;
@@ -28,12 +27,10 @@ mod state;
 mod users;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{IdentityConfig, RetiringKey};
-pub use error::ApiError;
 pub use issuer::{IssueError, Issuer, TOKEN_TTL_RANGE};
 pub use metrics::Metrics;
 pub use password::{PasswordError, PasswordParams, Passwords};
@@ -114,10 +111,5 @@ pub async fn serve(
     state: IdentityState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    tessera_api::server::serve(listener, router(state), shutdown).await
 }

@@ -1,15 +1,12 @@
 //! The credential check: a trait any user store can implement, and the
 //! built-in user store (SQLite or PostgreSQL) with argon2id passwords.
 
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::SqlitePool;
-use tessera_claims::{Profile, UserId};
+use sqlx::AnyPool;
+use tessera_api::sql::{self, Engine, Failure, PoolSettings};
+use tessera_claims::{unix_now, Profile, UserId};
 
 use crate::password::Passwords;
 
@@ -29,6 +26,14 @@ pub enum UserStoreError {
     /// The engine cannot be reached or is overloaded; a retry may work.
     #[error("user store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database was migrated by a newer Tessera: this one must not touch it.
+    #[error("the database schema is at version {found}, newer than this tessera knows (up to {known}); run a tessera at least as new as the one that migrated it")]
+    SchemaTooNew {
+        /// The newest migration applied to the database.
+        found: i64,
+        /// The newest migration this build carries.
+        known: i64,
+    },
     /// Hashing failed.
     #[error("password hashing failed")]
     Password(#[from] crate::password::PasswordError),
@@ -86,26 +91,10 @@ pub const POSTGRES_SCHEMA: &str = "tessera_identity";
 /// requests claim memory without bound.
 #[derive(Debug, Clone)]
 pub struct UserStore {
-    rows: Rows,
+    reader: AnyPool,
+    writer: AnyPool,
     passwords: Arc<Passwords>,
     hashing: Arc<tokio::sync::Semaphore>,
-}
-
-/// The engine holding the rows. Both take the same SQL (`$n` parameters).
-#[derive(Debug, Clone)]
-enum Rows {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Runs `$body` with `$pool` bound to whichever engine's pool `$rows` holds.
-macro_rules! on_engine {
-    ($rows:expr, $pool:ident => $body:expr) => {
-        match $rows {
-            Rows::Sqlite($pool) => $body,
-            Rows::Postgres($pool) => $body,
-        }
-    };
 }
 
 /// A row of `users`.
@@ -136,17 +125,22 @@ impl StoredUser {
 }
 
 fn backend(e: sqlx::Error) -> UserStoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => UserStoreError::Conflict,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            UserStoreError::Unavailable(Box::new(e))
-        }
-        _ => UserStoreError::Backend(Box::new(e)),
+    match sql::classify(&e) {
+        Failure::Conflict(_) => UserStoreError::Conflict,
+        Failure::Unavailable => UserStoreError::Unavailable(Box::new(e)),
+        Failure::Other => UserStoreError::Backend(Box::new(e)),
     }
 }
 
-fn migration(e: sqlx::migrate::MigrateError) -> UserStoreError {
-    UserStoreError::Backend(Box::new(e))
+impl From<sql::MigrationError> for UserStoreError {
+    fn from(e: sql::MigrationError) -> Self {
+        match e {
+            sql::MigrationError::SchemaTooNew { found, known } => {
+                UserStoreError::SchemaTooNew { found, known }
+            }
+            other => UserStoreError::Backend(Box::new(other)),
+        }
+    }
 }
 
 const INSERT: &str = "INSERT INTO users (username, user_id, password_hash, first_name, last_name, display_name, avatar_url, created_at, updated_at)
@@ -166,71 +160,31 @@ impl UserStore {
         pool_size: u32,
         passwords: Passwords,
     ) -> Result<Self, UserStoreError> {
-        let rows = if url.starts_with("sqlite:") {
-            Rows::Sqlite(Self::connect_sqlite(url).await?)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Rows::Postgres(Self::connect_postgres(url, pool_size).await?)
-        } else {
-            return Err(UserStoreError::Backend(
-                "the user store URL must start with sqlite:// or postgres://".into(),
-            ));
+        let settings = PoolSettings {
+            max_connections: pool_size,
+            postgres_schema: Some(POSTGRES_SCHEMA),
         };
+        let pools = sql::connect(url, settings).await.map_err(backend)?;
+        let migrator = match pools.engine {
+            Engine::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Engine::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        sql::migrate(&migrator, &pools.writer).await?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Self {
-            rows,
+            reader: pools.reader,
+            writer: pools.writer,
             passwords: Arc::new(passwords),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }
 
-    async fn connect_sqlite(url: &str) -> Result<SqlitePool, UserStoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(backend)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(5));
-        if let Some(parent) = std::path::Path::new(options.get_filename()).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| UserStoreError::Backend(e.into()))?;
-            }
-        }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if url.contains(":memory:") { 1 } else { 4 })
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
+    /// The newest schema migration applied to the database.
+    pub async fn schema_version(&self) -> Result<i64, UserStoreError> {
+        sqlx::query_scalar(sql::SCHEMA_VERSION)
+            .fetch_one(&self.reader)
             .await
-            .map_err(backend)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(migration)?;
-        Ok(pool)
-    }
-
-    async fn connect_postgres(url: &str, pool_size: u32) -> Result<PgPool, UserStoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(backend)?
-            .options([("search_path", POSTGRES_SCHEMA)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(pool_size.max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
-        let create = format!("CREATE SCHEMA IF NOT EXISTS {POSTGRES_SCHEMA}");
-        match sqlx::query(&create).execute(&pool).await {
-            // Two instances starting at once may race on the catalog.
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {}
-            other => {
-                other.map_err(backend)?;
-            }
-        }
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(migration)?;
-        Ok(pool)
+            .map_err(backend)
     }
 
     /// Runs one argon2id computation on a blocking thread, one per core at most.
@@ -268,38 +222,34 @@ impl UserStore {
         profile: &Profile,
     ) -> Result<(), UserStoreError> {
         let hash = self.hash(password).await?;
-        let now = now();
-        on_engine!(&self.rows, pool => {
-            sqlx::query(INSERT)
-                .bind(username)
-                .bind(user_id.as_str())
-                .bind(&hash)
-                .bind(&profile.first_name)
-                .bind(&profile.last_name)
-                .bind(&profile.display_name)
-                .bind(&profile.avatar_url)
-                .bind(now)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map_err(backend)?;
-        });
+        let now = unix_now();
+        sqlx::query(INSERT)
+            .bind(username)
+            .bind(user_id.as_str())
+            .bind(&hash)
+            .bind(&profile.first_name)
+            .bind(&profile.last_name)
+            .bind(&profile.display_name)
+            .bind(&profile.avatar_url)
+            .bind(now)
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
     /// Sets a new password.
     pub async fn set_password(&self, username: &str, password: &str) -> Result<(), UserStoreError> {
         let hash = self.hash(password).await?;
-        let changed = on_engine!(&self.rows, pool => {
-            sqlx::query(SET_PASSWORD)
-                .bind(&hash)
-                .bind(now())
-                .bind(username)
-                .execute(pool)
-                .await
-                .map_err(backend)?
-                .rows_affected()
-        });
+        let changed = sqlx::query(SET_PASSWORD)
+            .bind(&hash)
+            .bind(unix_now())
+            .bind(username)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
         if changed == 0 {
             return Err(UserStoreError::NotFound);
         }
@@ -308,14 +258,12 @@ impl UserStore {
 
     /// Removes a user.
     pub async fn remove(&self, username: &str) -> Result<(), UserStoreError> {
-        let removed = on_engine!(&self.rows, pool => {
-            sqlx::query(DELETE)
-                .bind(username)
-                .execute(pool)
-                .await
-                .map_err(backend)?
-                .rows_affected()
-        });
+        let removed = sqlx::query(DELETE)
+            .bind(username)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
         if removed == 0 {
             return Err(UserStoreError::NotFound);
         }
@@ -324,9 +272,10 @@ impl UserStore {
 
     /// Every user, by username.
     pub async fn list(&self) -> Result<Vec<UserRecord>, UserStoreError> {
-        let rows: Vec<StoredUser> = on_engine!(&self.rows, pool => {
-            sqlx::query_as(LIST).fetch_all(pool).await.map_err(backend)?
-        });
+        let rows: Vec<StoredUser> = sqlx::query_as(LIST)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
         rows.iter()
             .map(|row| {
                 Ok(UserRecord {
@@ -339,12 +288,6 @@ impl UserStore {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 #[async_trait]
 impl CredentialVerifier for UserStore {
     async fn verify(
@@ -352,13 +295,11 @@ impl CredentialVerifier for UserStore {
         username: &str,
         password: &str,
     ) -> Result<Option<VerifiedUser>, UserStoreError> {
-        let row: Option<StoredUser> = on_engine!(&self.rows, pool => {
-            sqlx::query_as(BY_USERNAME)
-                .bind(username)
-                .fetch_optional(pool)
-                .await
-                .map_err(backend)?
-        });
+        let row: Option<StoredUser> = sqlx::query_as(BY_USERNAME)
+            .bind(username)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
         let stored = row.as_ref().map(|r| r.password_hash.clone());
         let password = password.to_owned();
         // argon2 is deliberately slow: off the async workers, one per core.

@@ -90,7 +90,30 @@ pub async fn key_id_and_public_key_consistent(signer: &dyn Signer) {
         signer.public_key().bits() >= 2048,
         "{backend}: key under 2048 bits"
     );
-    assert_eq!(signer.public_key(), signer.public_key());
+    // The key it reports is the key it signs with (checked by the round
+    // trip above); here: it survives the forms it is published in.
+    let public = signer.public_key();
+    assert_eq!(
+        &PublicKey::from_der(public.spki_der()).unwrap(),
+        public,
+        "{backend}: SPKI DER round trip"
+    );
+    assert_eq!(
+        &PublicKey::from_pem(&public.to_pem()).unwrap(),
+        public,
+        "{backend}: PEM round trip"
+    );
+    let probe = b"key_id_and_public_key_consistent";
+    let sig = signer
+        .sign(probe)
+        .await
+        .unwrap_or_else(|e| panic!("{backend}: {e:?}"));
+    assert!(
+        PublicKey::from_pem(&public.to_pem())
+            .unwrap()
+            .verify_rs256(probe, sig.as_ref()),
+        "{backend}: the published key does not verify the signer's signature"
+    );
     let jwk = signer.public_key().to_jwk(signer.key_id());
     assert_eq!(&PublicKey::from_jwk(&jwk).unwrap(), signer.public_key());
     let c = claims("conformance");

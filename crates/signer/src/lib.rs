@@ -41,6 +41,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod build;
 mod config;
 mod error;
 #[cfg(feature = "aws-kms")]
@@ -54,7 +55,8 @@ mod signer;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
-pub use config::{build_signer, AwsKmsConfig, MessageType, PemConfig, Pkcs11Config, SignerConfig};
+pub use build::build_signer;
+pub use config::{AwsKmsConfig, MessageType, PemConfig, Pkcs11Config, SignerConfig};
 pub use error::{BoxError, Result, SignerError};
 #[cfg(feature = "aws-kms")]
 pub use kms::KmsSigner;

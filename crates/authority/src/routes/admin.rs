@@ -3,15 +3,18 @@
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
-use serde_json::{json, Value};
+use tessera_api::authority::{
+    self as wire, AddKeyRequest, AppWithKeys, CreateAppRequest, KeyStatus, NewKey,
+};
+use tessera_api::server::{created, ApiJson};
+use tessera_api::{rfc3339, ApiError};
 use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey};
 
-use super::{created, object, optional_str, required_str, ApiJson};
-use crate::error::ApiError;
-use crate::secrets::{now, rfc3339};
-use crate::store::{App, KeyRecord, StoreError};
+use super::find_app;
+use crate::error::{access_denied, conflict};
+use crate::store::{App, KeyRecord};
 use crate::AppState;
 
 /// A request carrying the admin token as `Authorization: Bearer …`.
@@ -22,7 +25,7 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(expected) = &state.admin_token else {
-            return Err(ApiError::AccessDenied(
+            return Err(access_denied(
                 "the admin API is disabled: no admin token is configured",
             ));
         };
@@ -35,53 +38,42 @@ impl FromRequestParts<AppState> for Admin {
         if expected.matches(presented.trim()) {
             Ok(Admin)
         } else {
-            Err(ApiError::AccessDenied("a valid admin token is required"))
+            Err(access_denied("a valid admin token is required"))
         }
     }
 }
 
-fn conflict(e: StoreError, what: String) -> ApiError {
-    match e {
-        StoreError::Conflict(_) => ApiError::IdInUse(what),
-        other => ApiError::Store(other),
-    }
+fn invalid(property: &str, message: impl Into<String>) -> ApiError {
+    ApiError::invalid_property(property, message)
 }
 
-fn invalid(property: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidProperty {
-        property,
-        message: message.into(),
+fn app_body(app: &App) -> wire::App {
+    wire::App {
+        app_id: app.app_id.to_string(),
+        provider_id: app.provider_id.to_string(),
+        environment: app.environment.as_str().to_owned(),
+        name: app.name.clone(),
+        created_at: rfc3339(app.created_at),
     }
-}
-
-fn app_json(app: &App) -> Value {
-    json!({
-        "app_id": app.app_id.to_string(),
-        "provider_id": app.provider_id.to_string(),
-        "environment": app.environment.as_str(),
-        "name": app.name,
-        "created_at": rfc3339(app.created_at),
-    })
 }
 
 /// `POST /admin/apps {name, environment, app_id?, provider_id?}`.
 pub(crate) async fn create_app(
     _: Admin,
     State(state): State<AppState>,
-    body: ApiJson<Value>,
+    ApiJson(body): ApiJson<CreateAppRequest>,
 ) -> Result<Response, ApiError> {
-    let body = object(body)?;
-    let name = required_str(&body, "name")?.trim();
+    let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(invalid("name", "`name` must be 1 to 200 characters"));
     }
-    let environment: Environment = required_str(&body, "environment")?.parse().map_err(|_| {
+    let environment: Environment = body.environment.parse().map_err(|_| {
         invalid(
             "environment",
             "`environment` must be `staging` or `production`",
         )
     })?;
-    let app_id = match optional_str(&body, "app_id")? {
+    let app_id = match body.app_id.as_deref() {
         None => AppId::generate(environment),
         Some(s) => {
             let id: AppId = s.parse().map_err(|e| invalid("app_id", format!("{e}")))?;
@@ -97,7 +89,7 @@ pub(crate) async fn create_app(
             id
         }
     };
-    let provider_id = match optional_str(&body, "provider_id")? {
+    let provider_id = match body.provider_id.as_deref() {
         None => ProviderId::generate(),
         Some(s) => s
             .parse()
@@ -108,7 +100,7 @@ pub(crate) async fn create_app(
         provider_id,
         environment,
         name: name.to_owned(),
-        created_at: now(),
+        created_at: state.now(),
     };
     state
         .store
@@ -116,22 +108,21 @@ pub(crate) async fn create_app(
         .await
         .map_err(|e| conflict(e, "the app id or provider id is taken".into()))?;
     tracing::info!(app_id = %app_id, "app created");
-    Ok(created(app_json(&app)))
+    Ok(created(app_body(&app)))
 }
 
-fn key_json(key: &KeyRecord) -> Value {
-    json!({
-        "kid": key.kid.to_string(),
-        "status": if key.revoked_at.is_some() { "revoked" } else { "active" },
-        "fingerprint": key.fingerprint,
-        "created_at": rfc3339(key.created_at),
-        "revoked_at": key.revoked_at.map(rfc3339),
-    })
-}
-
-async fn find_app(state: &AppState, app_id: &str) -> Result<App, ApiError> {
-    let app_id: AppId = app_id.parse().map_err(|_| ApiError::InvalidAppId)?;
-    state.app(&app_id).await?.ok_or(ApiError::InvalidAppId)
+fn key_body(key: &KeyRecord) -> wire::Key {
+    wire::Key {
+        kid: key.kid.to_string(),
+        status: if key.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else {
+            KeyStatus::Active
+        },
+        fingerprint: key.fingerprint.clone(),
+        created_at: rfc3339(key.created_at),
+        revoked_at: key.revoked_at.map(rfc3339),
+    }
 }
 
 /// `GET /admin/apps/{app_id}`: the app with its keys.
@@ -139,12 +130,13 @@ pub(crate) async fn get_app(
     _: Admin,
     State(state): State<AppState>,
     Path(app_id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<AppWithKeys>, ApiError> {
     let app = find_app(&state, &app_id).await?;
     let keys = state.store.keys_of_provider(&app.provider_id).await?;
-    let mut body = app_json(&app);
-    body["keys"] = keys.iter().map(key_json).collect();
-    Ok(Json(body).into_response())
+    Ok(Json(AppWithKeys {
+        app: app_body(&app),
+        keys: keys.iter().map(key_body).collect(),
+    }))
 }
 
 /// `POST /admin/apps/{app_id}/keys {public_key_pem, kid?}`.
@@ -152,13 +144,12 @@ pub(crate) async fn add_key(
     _: Admin,
     State(state): State<AppState>,
     Path(app_id): Path<String>,
-    body: ApiJson<Value>,
+    ApiJson(body): ApiJson<AddKeyRequest>,
 ) -> Result<Response, ApiError> {
-    let body = object(body)?;
     let app = find_app(&state, &app_id).await?;
-    let public_key = PublicKey::from_pem(required_str(&body, "public_key_pem")?)
+    let public_key = PublicKey::from_pem(&body.public_key_pem)
         .map_err(|e| invalid("public_key_pem", e.to_string()))?;
-    let kid = match optional_str(&body, "kid")? {
+    let kid = match body.kid.as_deref() {
         None => KeyId::generate(),
         Some(s) => s.parse().map_err(|e| invalid("kid", format!("{e}")))?,
     };
@@ -167,7 +158,7 @@ pub(crate) async fn add_key(
         provider_id: app.provider_id,
         spki_der: public_key.spki_der().to_vec(),
         fingerprint: public_key.fingerprint(),
-        created_at: now(),
+        created_at: state.now(),
         revoked_at: None,
     };
     state
@@ -177,11 +168,11 @@ pub(crate) async fn add_key(
         .map_err(|e| conflict(e, format!("key id {kid} is taken")))?;
     state.keys_changed(&app.provider_id);
     tracing::info!(app_id = %app.app_id, kid = %kid, "key registered");
-    Ok(created(json!({
-        "kid": kid.to_string(),
-        "status": "active",
-        "fingerprint": record.fingerprint,
-    })))
+    Ok(created(NewKey {
+        kid: kid.to_string(),
+        status: KeyStatus::Active,
+        fingerprint: record.fingerprint,
+    }))
 }
 
 /// `DELETE /admin/keys/{kid}`: revoke.
@@ -192,12 +183,12 @@ pub(crate) async fn revoke_key(
 ) -> Result<StatusCode, ApiError> {
     let kid: KeyId = kid
         .parse()
-        .map_err(|_| ApiError::NotFound(format!("no key {kid:?}")))?;
+        .map_err(|_| ApiError::not_found(format!("no key {kid:?}")))?;
     let provider = state
         .store
-        .revoke_key(&kid, now())
+        .revoke_key(&kid, state.now())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no key {kid}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("no key {kid}")))?;
     state.keys_changed(&provider);
     tracing::info!(kid = %kid, "key revoked");
     Ok(StatusCode::NO_CONTENT)

@@ -3,31 +3,33 @@
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
-use serde_json::{json, Value};
-use tessera_claims::{verify, AppId, Clock, Reason, Rejection, URL_DECODED_NONCE_HINT};
+use tessera_api::authority::{Identity, SessionRequest, SessionResponse};
+use tessera_api::server::{created, ApiJson};
+use tessera_api::{rfc3339, ApiError};
+use tessera_claims::{verify, Clock, Reason, Rejection, URL_DECODED_NONCE_HINT};
 
-use super::{created, object, required_str, ApiJson};
-use crate::error::ApiError;
-use crate::secrets::{new_session_token, now, rfc3339, sha256};
+use super::find_app;
+use crate::bearer::{NonceHash, SessionToken, SessionTokenHash};
+use crate::error::{authentication_required, token_rejected};
 use crate::store::{IdentityRecord, NonceRefusal, SessionRecord};
 use crate::AppState;
 
 /// The identity as the API shows it.
-pub(crate) fn identity_json(identity: &IdentityRecord) -> Value {
+pub(crate) fn identity_body(identity: &IdentityRecord) -> Identity {
     let p = &identity.profile;
-    json!({
-        "id": identity.user_id.identity_id().as_str(),
-        "user_id": identity.user_id.as_str(),
-        "app_id": identity.app_id.to_string(),
-        "first_name": p.first_name,
-        "last_name": p.last_name,
-        "display_name": p.display_name,
-        "avatar_url": p.avatar_url,
-        "created_at": rfc3339(identity.created_at),
-        "updated_at": rfc3339(identity.updated_at),
-    })
+    Identity {
+        id: identity.user_id.identity_id().as_str().to_owned(),
+        user_id: identity.user_id.as_str().to_owned(),
+        app_id: identity.app_id.to_string(),
+        first_name: p.first_name.clone(),
+        last_name: p.last_name.clone(),
+        display_name: p.display_name.clone(),
+        avatar_url: p.avatar_url.clone(),
+        created_at: rfc3339(identity.created_at),
+        updated_at: rfc3339(identity.updated_at),
+    }
 }
 
 fn nonce_rejection(refusal: NonceRefusal, nonce: &str) -> Rejection {
@@ -54,37 +56,34 @@ fn nonce_rejection(refusal: NonceRefusal, nonce: &str) -> Rejection {
 /// the nonce last, open the session.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    body: ApiJson<Value>,
+    ApiJson(body): ApiJson<SessionRequest>,
 ) -> Result<Response, ApiError> {
-    let body = object(body)?;
-    let app_id: AppId = required_str(&body, "app_id")?
-        .parse()
-        .map_err(|_| ApiError::InvalidAppId)?;
-    let token = required_str(&body, "identity_token")?;
-    let app = state.app(&app_id).await?.ok_or(ApiError::InvalidAppId)?;
+    let app = find_app(&state, &body.app_id).await?;
+    let app_id = app.app_id;
+    let token = body.identity_token.as_str();
     let keys = state.provider_keys(&app.provider_id).await?;
-    let now = now();
+    let now = state.now();
     let clock = Clock {
         now,
         skew_secs: state.config.tokens.clock_skew_secs as i64,
     };
     let reject = |rejection: Rejection| {
         state.metrics.rejected(rejection.reason.as_str());
-        ApiError::InvalidIdentityToken(rejection)
+        token_rejected(&rejection)
     };
     let verified = verify(token, keys.as_slice(), clock).map_err(reject)?;
     let claims = verified.claims;
     if let Err(refusal) = state
         .nonces
-        .consume(&sha256(&claims.nce), &app_id, now)
+        .consume(&NonceHash::of(&claims.nce), &app_id, now)
         .await?
     {
         return Err(reject(nonce_rejection(refusal, &claims.nce)));
     }
     state.metrics.nonce_consumed();
-    let session_token = new_session_token();
+    let session_token = SessionToken::generate();
     let session = SessionRecord {
-        token_hash: sha256(&session_token),
+        token_hash: session_token.hash(),
         app_id,
         user_id: claims.prn.clone(),
         created_at: now,
@@ -93,12 +92,12 @@ pub(crate) async fn create(
     let identity = state.store.open_session(&session, &claims.profile).await?;
     state.metrics.session_opened();
     tracing::info!(app_id = %app_id, kid = %verified.key.kid, "session opened");
-    Ok(created(json!({
-        "session_token": session_token,
-        "user_id": claims.prn.as_str(),
-        "identity": identity_json(&identity),
-        "expires_at": rfc3339(session.expires_at),
-    })))
+    Ok(created(SessionResponse {
+        session_token: session_token.as_str().to_owned(),
+        user_id: claims.prn.as_str().to_owned(),
+        identity: identity_body(&identity),
+        expires_at: rfc3339(session.expires_at),
+    }))
 }
 
 /// An authenticated request: the live session named by the `Authorization` header.
@@ -114,13 +113,14 @@ impl FromRequestParts<AppState> for CurrentSession {
             .and_then(|v| v.to_str().ok())
             .and_then(session_token);
         if let Some(token) = token {
-            if let Some(session) = state.store.session(&sha256(token), now()).await? {
+            let hash = SessionTokenHash::of(token);
+            if let Some(session) = state.store.session(&hash, state.now()).await? {
                 return Ok(CurrentSession(session));
             }
         }
         // Re-challenge: a fresh nonce to answer with an identity token.
         let (nonce, _) = super::nonces::issue(state, None).await?;
-        Err(ApiError::AuthenticationRequired { nonce })
+        Err(authentication_required(&nonce))
     }
 }
 
@@ -159,13 +159,13 @@ pub(crate) async fn delete_current(
 pub(crate) async fn me(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Identity>, ApiError> {
     let identity = state
         .store
         .identity(&session.app_id, &session.user_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("no identity for this session".into()))?;
-    Ok(Json(identity_json(&identity)).into_response())
+        .ok_or_else(|| ApiError::not_found("no identity for this session"))?;
+    Ok(Json(identity_body(&identity)))
 }
 
 #[cfg(test)]

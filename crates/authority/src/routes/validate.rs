@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use serde_json::Value;
-use tessera_claims::{jws, validate as report, AppId, TrustedKey, ValidationReport};
+use tessera_api::authority::ValidateRequest;
+use tessera_api::server::ApiJson;
+use tessera_api::ApiError;
+use tessera_claims::{jws, validate as report, TrustedKey, ValidationReport};
 
-use super::{object, optional_str, required_str, ApiJson};
-use crate::error::ApiError;
+use super::find_app;
 use crate::AppState;
 
 /// `POST /validate {identity_token, app_id?}`: with an app id the token is
@@ -16,17 +17,12 @@ use crate::AppState;
 /// names, whoever owns it.
 pub(crate) async fn validate(
     State(state): State<AppState>,
-    body: ApiJson<Value>,
+    ApiJson(body): ApiJson<ValidateRequest>,
 ) -> Result<Json<ValidationReport>, ApiError> {
-    let body = object(body)?;
-    let token = required_str(&body, "identity_token")?;
+    let token = body.identity_token.as_str();
     // Keys come from the per-provider cache: parsed once, not per request.
-    let provider = match optional_str(&body, "app_id")? {
-        Some(app_id) => {
-            let app_id: AppId = app_id.parse().map_err(|_| ApiError::InvalidAppId)?;
-            let app = state.app(&app_id).await?.ok_or(ApiError::InvalidAppId)?;
-            Some(app.provider_id)
-        }
+    let provider = match &body.app_id {
+        Some(app_id) => Some(find_app(&state, app_id).await?.provider_id),
         None => match jws::peek_kid(token) {
             Some(kid) => state
                 .store

@@ -2,19 +2,21 @@
 //! identities, one for nonces, so that each can live in the engine that
 //! suits it (SQLite embedded; PostgreSQL, Redis for nonces).
 
-mod postgres;
+#[cfg(feature = "test-util")]
+pub mod conformance;
 mod redis;
 mod sql;
-mod sqlite;
 
 use std::fmt::Debug;
 
 use async_trait::async_trait;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 
-pub use postgres::PostgresStore;
 pub use redis::RedisNonceStore;
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
+pub use tessera_api::sql::Engine;
+
+pub use crate::bearer::{NonceHash, SessionTokenHash};
 
 /// A boxed error from a storage engine's client.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -91,7 +93,7 @@ pub struct KeyRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// SHA-256 of the session token.
-    pub token_hash: [u8; 32],
+    pub token_hash: SessionTokenHash,
     /// The app the session is for.
     pub app_id: AppId,
     /// The user.
@@ -144,26 +146,6 @@ pub(crate) fn corrupt(what: &str) -> impl Fn(tessera_claims::IdError) -> StoreEr
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-/// Applies a SQL store's embedded migrations, refusing a database that a
-/// newer build migrated further (an applied migration this build lacks).
-pub(crate) async fn migrate<'a, A>(migrator: &sqlx::migrate::Migrator, on: A) -> Result<()>
-where
-    A: sqlx::Acquire<'a>,
-    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
-{
-    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-    migrator.run(on).await.map_err(|e| match e {
-        sqlx::migrate::MigrateError::VersionMissing(found) if found > known => {
-            StoreError::SchemaTooNew { found, known }
-        }
-        other => StoreError::Backend(Box::new(other)),
-    })
-}
-
-/// The newest migration applied, from sqlx's migration table.
-pub(crate) const SCHEMA_VERSION: &str =
-    "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
-
 /// Why a nonce that a SQL store's atomic update did not consume was refused,
 /// from its row (`None`: no such nonce).
 pub(crate) fn refusal(row: Option<(Option<String>, i64)>, app: &str, now: i64) -> NonceRefusal {
@@ -212,9 +194,13 @@ pub trait Store: Debug + Send + Sync + 'static {
         profile: &Profile,
     ) -> Result<IdentityRecord>;
     /// The live session with this token hash.
-    async fn session(&self, token_hash: &[u8; 32], now: i64) -> Result<Option<SessionRecord>>;
+    async fn session(
+        &self,
+        token_hash: &SessionTokenHash,
+        now: i64,
+    ) -> Result<Option<SessionRecord>>;
     /// Deletes a session; whether it existed.
-    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool>;
+    async fn delete_session(&self, token_hash: &SessionTokenHash) -> Result<bool>;
     /// A user's identity in an app.
     async fn identity(&self, app_id: &AppId, user_id: &UserId) -> Result<Option<IdentityRecord>>;
     /// Removes sessions past their expiry.
@@ -226,20 +212,16 @@ pub trait Store: Debug + Send + Sync + 'static {
 /// # Contract
 /// `consume` is atomic: of any number of concurrent calls for one nonce, at
 /// most one returns `Ok(())`. A consumed nonce stays known as used until it
-/// expires. Nonces are stored by their SHA-256.
+/// expires. Nonces are stored by their SHA-256 ([`NonceHash`]).
 #[async_trait]
 pub trait NonceStore: Debug + Send + Sync + 'static {
     /// Records a fresh nonce, optionally bound to an app.
-    async fn issue(
-        &self,
-        nonce_hash: &[u8; 32],
-        app_id: Option<&AppId>,
-        expires_at: i64,
-    ) -> Result<()>;
+    async fn issue(&self, nonce: &NonceHash, app_id: Option<&AppId>, expires_at: i64)
+        -> Result<()>;
     /// Consumes a nonce for an app at `now`.
     async fn consume(
         &self,
-        nonce_hash: &[u8; 32],
+        nonce: &NonceHash,
         app_id: &AppId,
         now: i64,
     ) -> Result<std::result::Result<(), NonceRefusal>>;

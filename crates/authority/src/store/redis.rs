@@ -7,7 +7,7 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use tessera_claims::AppId;
 
-use super::{NonceRefusal, NonceStore, Purged, Result, StoreError};
+use super::{NonceHash, NonceRefusal, NonceStore, Purged, Result, StoreError};
 
 /// How long a nonce's key outlives its expiry, so that a late answer hears
 /// `nonce_expired` (or `nonce_used`) rather than `nonce_unknown`.
@@ -58,30 +58,29 @@ impl RedisNonceStore {
         })
     }
 
-    fn key(&self, nonce_hash: &[u8; 32]) -> String {
-        let hex: String = nonce_hash.iter().map(|b| format!("{b:02x}")).collect();
+    fn key(&self, nonce: &NonceHash) -> String {
+        let hex: String = nonce
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         format!("{}nonce:{hex}", self.prefix)
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[async_trait]
 impl NonceStore for RedisNonceStore {
     async fn issue(
         &self,
-        nonce_hash: &[u8; 32],
+        nonce: &NonceHash,
         app_id: Option<&AppId>,
         expires_at: i64,
     ) -> Result<()> {
         let app = app_id.map_or_else(|| "*".to_owned(), ToString::to_string);
-        let ttl = (expires_at - now()).max(1) + REPORT_GRACE_SECS;
+        // Redis expires keys by its own (real) clock.
+        let ttl = (expires_at - tessera_claims::unix_now()).max(1) + REPORT_GRACE_SECS;
         let set: Option<String> = redis::cmd("SET")
-            .arg(self.key(nonce_hash))
+            .arg(self.key(nonce))
             .arg(format!("u|{expires_at}|{app}"))
             .arg("NX")
             .arg("EX")
@@ -97,13 +96,13 @@ impl NonceStore for RedisNonceStore {
 
     async fn consume(
         &self,
-        nonce_hash: &[u8; 32],
+        nonce: &NonceHash,
         app_id: &AppId,
         now: i64,
     ) -> Result<std::result::Result<(), NonceRefusal>> {
         let outcome: i64 = self
             .consume
-            .key(self.key(nonce_hash))
+            .key(self.key(nonce))
             .arg(now)
             .arg(app_id.to_string())
             .invoke_async(&mut self.conn.clone())

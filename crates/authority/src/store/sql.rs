@@ -1,25 +1,29 @@
-//! What the SQL stores share: the statements (`$n` parameters, which both
-//! SQLite and PostgreSQL take), the rows, and one implementation of
-//! [`Store`](super::Store) and [`NonceStore`](super::NonceStore) written once
-//! and instantiated per engine by [`sql_store!`].
+//! The SQL store: apps, keys, sessions, identities and nonces in SQLite
+//! (embedded, the default) or PostgreSQL (several instances sharing one
+//! database). One implementation: the statements take `$n` parameters,
+//! which both engines accept, through sqlx's `Any` pools.
 
-use tessera_claims::{AppId, Profile, UserId};
+use async_trait::async_trait;
+use sqlx::AnyPool;
+use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools};
+use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
 
-use super::{corrupt, App, IdentityRecord, KeyRecord, Result, SessionRecord};
+use super::{
+    corrupt, refusal, App, IdentityRecord, KeyRecord, NonceHash, NonceRefusal, NonceStore, Purged,
+    Result, SessionRecord, SessionTokenHash, Store, StoreError,
+};
 
-pub(super) const HEALTH: &str = "SELECT 1";
-pub(super) const INSERT_APP: &str =
+const INSERT_APP: &str =
     "INSERT INTO apps (app_id, provider_id, environment, name, created_at) VALUES ($1, $2, $3, $4, $5)";
-pub(super) const APP: &str = "SELECT * FROM apps WHERE app_id = $1";
-pub(super) const APPS: &str = "SELECT * FROM apps ORDER BY app_id";
-pub(super) const INSERT_KEY: &str = "INSERT INTO keys (kid, provider_id, spki_der, fingerprint, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)";
-pub(super) const KEY: &str = "SELECT * FROM keys WHERE kid = $1";
-pub(super) const KEYS_OF_PROVIDER: &str =
-    "SELECT * FROM keys WHERE provider_id = $1 ORDER BY created_at, kid";
-pub(super) const REVOKE_KEY: &str =
+const APP: &str = "SELECT * FROM apps WHERE app_id = $1";
+const APPS: &str = "SELECT * FROM apps ORDER BY app_id";
+const INSERT_KEY: &str = "INSERT INTO keys (kid, provider_id, spki_der, fingerprint, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)";
+const KEY: &str = "SELECT * FROM keys WHERE kid = $1";
+const KEYS_OF_PROVIDER: &str = "SELECT * FROM keys WHERE provider_id = $1 ORDER BY created_at, kid";
+const REVOKE_KEY: &str =
     "UPDATE keys SET revoked_at = COALESCE(revoked_at, $1) WHERE kid = $2 RETURNING provider_id";
 /// Claims present in the token replace stored ones; absent ones are kept.
-pub(super) const UPSERT_IDENTITY: &str = "INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
+const UPSERT_IDENTITY: &str = "INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
      ON CONFLICT (app_id, user_id) DO UPDATE SET
         first_name = COALESCE(excluded.first_name, identities.first_name),
@@ -28,26 +32,25 @@ pub(super) const UPSERT_IDENTITY: &str = "INSERT INTO identities (app_id, user_i
         avatar_url = COALESCE(excluded.avatar_url, identities.avatar_url),
         updated_at = excluded.updated_at
      RETURNING first_name, last_name, display_name, avatar_url, created_at, updated_at";
-pub(super) const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, app_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
-pub(super) const SESSION: &str =
+const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, app_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+const SESSION: &str =
     "SELECT app_id, user_id, created_at, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2";
-pub(super) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";
-pub(super) const IDENTITY: &str = "SELECT first_name, last_name, display_name, avatar_url, created_at, updated_at FROM identities WHERE app_id = $1 AND user_id = $2";
-pub(super) const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
-pub(super) const INSERT_NONCE: &str =
+const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";
+const IDENTITY: &str = "SELECT first_name, last_name, display_name, avatar_url, created_at, updated_at FROM identities WHERE app_id = $1 AND user_id = $2";
+const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+const INSERT_NONCE: &str =
     "INSERT INTO nonces (nonce_hash, app_id, expires_at) VALUES ($1, $2, $3)";
 /// One statement, atomic in both engines (SQLite's single writer, PostgreSQL's
 /// row lock): of concurrent callers one wins.
-pub(super) const CONSUME_NONCE: &str = "UPDATE nonces SET used_at = $1
+const CONSUME_NONCE: &str = "UPDATE nonces SET used_at = $1
      WHERE nonce_hash = $2 AND used_at IS NULL AND expires_at > $1
        AND (app_id IS NULL OR app_id = $3)";
-pub(super) const NONCE: &str = "SELECT app_id, expires_at FROM nonces WHERE nonce_hash = $1";
-pub(super) const PURGE_NONCES: &str =
-    "DELETE FROM nonces WHERE expires_at <= $1 RETURNING used_at IS NOT NULL AS used";
+const NONCE: &str = "SELECT app_id, expires_at FROM nonces WHERE nonce_hash = $1";
+const PURGE_NONCES: &str = "DELETE FROM nonces WHERE expires_at <= $1 RETURNING used_at";
 
 /// A row of `apps`.
 #[derive(sqlx::FromRow)]
-pub(super) struct AppRow {
+struct AppRow {
     app_id: String,
     provider_id: String,
     environment: String,
@@ -56,7 +59,7 @@ pub(super) struct AppRow {
 }
 
 impl AppRow {
-    pub(super) fn into_app(self) -> Result<App> {
+    fn into_app(self) -> Result<App> {
         Ok(App {
             app_id: self.app_id.parse().map_err(corrupt("app id"))?,
             provider_id: self.provider_id.parse().map_err(corrupt("provider id"))?,
@@ -69,7 +72,7 @@ impl AppRow {
 
 /// A row of `keys`.
 #[derive(sqlx::FromRow)]
-pub(super) struct KeyRow {
+struct KeyRow {
     kid: String,
     provider_id: String,
     spki_der: Vec<u8>,
@@ -79,7 +82,7 @@ pub(super) struct KeyRow {
 }
 
 impl KeyRow {
-    pub(super) fn into_key(self) -> Result<KeyRecord> {
+    fn into_key(self) -> Result<KeyRecord> {
         Ok(KeyRecord {
             kid: self.kid.parse().map_err(corrupt("key id"))?,
             provider_id: self.provider_id.parse().map_err(corrupt("provider id"))?,
@@ -93,7 +96,7 @@ impl KeyRow {
 
 /// A row of `sessions`, without its token hash.
 #[derive(sqlx::FromRow)]
-pub(super) struct SessionRow {
+struct SessionRow {
     app_id: String,
     user_id: String,
     created_at: i64,
@@ -101,7 +104,7 @@ pub(super) struct SessionRow {
 }
 
 impl SessionRow {
-    pub(super) fn into_session(self, token_hash: &[u8; 32]) -> Result<SessionRecord> {
+    fn into_session(self, token_hash: &SessionTokenHash) -> Result<SessionRecord> {
         Ok(SessionRecord {
             token_hash: *token_hash,
             app_id: self.app_id.parse().map_err(corrupt("app id"))?,
@@ -114,7 +117,7 @@ impl SessionRow {
 
 /// The stored part of an identity.
 #[derive(sqlx::FromRow)]
-pub(super) struct IdentityRow {
+struct IdentityRow {
     first_name: Option<String>,
     last_name: Option<String>,
     display_name: Option<String>,
@@ -124,7 +127,7 @@ pub(super) struct IdentityRow {
 }
 
 impl IdentityRow {
-    pub(super) fn into_identity(self, app_id: AppId, user_id: UserId) -> IdentityRecord {
+    fn into_identity(self, app_id: AppId, user_id: UserId) -> IdentityRecord {
         IdentityRecord {
             app_id,
             user_id,
@@ -140,236 +143,285 @@ impl IdentityRow {
     }
 }
 
-/// Implements [`Store`](super::Store) and [`NonceStore`](super::NonceStore)
-/// for `$store`, reading through `self.$reader` and writing through
-/// `self.$writer` (sqlx pools of one engine), engine errors mapped by `$backend`.
-macro_rules! sql_store {
-    ($store:ty, reader: $reader:ident, writer: $writer:ident, errors: $backend:path) => {
-        #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
-            async fn health(&self) -> Result<()> {
-                sqlx::query(sql::HEALTH)
-                    .execute(&self.$reader)
-                    .await
-                    .map_err($backend)?;
-                Ok(())
-            }
-
-            async fn schema_version(&self) -> Result<i64> {
-                sqlx::query_scalar($crate::store::SCHEMA_VERSION)
-                    .fetch_one(&self.$reader)
-                    .await
-                    .map_err($backend)
-            }
-
-            async fn create_app(&self, app: &App) -> Result<()> {
-                sqlx::query(sql::INSERT_APP)
-                    .bind(app.app_id.to_string())
-                    .bind(app.provider_id.to_string())
-                    .bind(app.environment.as_str())
-                    .bind(&app.name)
-                    .bind(app.created_at)
-                    .execute(&self.$writer)
-                    .await
-                    .map_err($backend)?;
-                Ok(())
-            }
-
-            async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
-                let row: Option<sql::AppRow> = sqlx::query_as(sql::APP)
-                    .bind(app_id.to_string())
-                    .fetch_optional(&self.$reader)
-                    .await
-                    .map_err($backend)?;
-                row.map(sql::AppRow::into_app).transpose()
-            }
-
-            async fn apps(&self) -> Result<Vec<App>> {
-                let rows: Vec<sql::AppRow> = sqlx::query_as(sql::APPS)
-                    .fetch_all(&self.$reader)
-                    .await
-                    .map_err($backend)?;
-                rows.into_iter().map(sql::AppRow::into_app).collect()
-            }
-
-            async fn add_key(&self, key: &KeyRecord) -> Result<()> {
-                sqlx::query(sql::INSERT_KEY)
-                    .bind(key.kid.to_string())
-                    .bind(key.provider_id.to_string())
-                    .bind(&key.spki_der)
-                    .bind(&key.fingerprint)
-                    .bind(key.created_at)
-                    .bind(key.revoked_at)
-                    .execute(&self.$writer)
-                    .await
-                    .map_err($backend)?;
-                Ok(())
-            }
-
-            async fn key(&self, kid: &KeyId) -> Result<Option<KeyRecord>> {
-                let row: Option<sql::KeyRow> = sqlx::query_as(sql::KEY)
-                    .bind(kid.to_string())
-                    .fetch_optional(&self.$reader)
-                    .await
-                    .map_err($backend)?;
-                row.map(sql::KeyRow::into_key).transpose()
-            }
-
-            async fn keys_of_provider(&self, provider_id: &ProviderId) -> Result<Vec<KeyRecord>> {
-                let rows: Vec<sql::KeyRow> = sqlx::query_as(sql::KEYS_OF_PROVIDER)
-                    .bind(provider_id.to_string())
-                    .fetch_all(&self.$reader)
-                    .await
-                    .map_err($backend)?;
-                rows.into_iter().map(sql::KeyRow::into_key).collect()
-            }
-
-            async fn revoke_key(&self, kid: &KeyId, at: i64) -> Result<Option<ProviderId>> {
-                let provider: Option<String> = sqlx::query_scalar(sql::REVOKE_KEY)
-                    .bind(at)
-                    .bind(kid.to_string())
-                    .fetch_optional(&self.$writer)
-                    .await
-                    .map_err($backend)?;
-                provider
-                    .map(|p| p.parse().map_err($crate::store::corrupt("provider id")))
-                    .transpose()
-            }
-
-            async fn open_session(
-                &self,
-                session: &SessionRecord,
-                profile: &Profile,
-            ) -> Result<IdentityRecord> {
-                let mut tx = self.$writer.begin().await.map_err($backend)?;
-                let identity: sql::IdentityRow = sqlx::query_as(sql::UPSERT_IDENTITY)
-                    .bind(session.app_id.to_string())
-                    .bind(session.user_id.as_str())
-                    .bind(&profile.first_name)
-                    .bind(&profile.last_name)
-                    .bind(&profile.display_name)
-                    .bind(&profile.avatar_url)
-                    .bind(session.created_at)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err($backend)?;
-                sqlx::query(sql::INSERT_SESSION)
-                    .bind(&session.token_hash[..])
-                    .bind(session.app_id.to_string())
-                    .bind(session.user_id.as_str())
-                    .bind(session.created_at)
-                    .bind(session.expires_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($backend)?;
-                tx.commit().await.map_err($backend)?;
-                Ok(identity.into_identity(session.app_id, session.user_id.clone()))
-            }
-
-            async fn session(
-                &self,
-                token_hash: &[u8; 32],
-                now: i64,
-            ) -> Result<Option<SessionRecord>> {
-                let row: Option<sql::SessionRow> = sqlx::query_as(sql::SESSION)
-                    .bind(&token_hash[..])
-                    .bind(now)
-                    .fetch_optional(&self.$reader)
-                    .await
-                    .map_err($backend)?;
-                row.map(|r| r.into_session(token_hash)).transpose()
-            }
-
-            async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
-                let done = sqlx::query(sql::DELETE_SESSION)
-                    .bind(&token_hash[..])
-                    .execute(&self.$writer)
-                    .await
-                    .map_err($backend)?;
-                Ok(done.rows_affected() > 0)
-            }
-
-            async fn identity(
-                &self,
-                app_id: &AppId,
-                user_id: &UserId,
-            ) -> Result<Option<IdentityRecord>> {
-                let row: Option<sql::IdentityRow> = sqlx::query_as(sql::IDENTITY)
-                    .bind(app_id.to_string())
-                    .bind(user_id.as_str())
-                    .fetch_optional(&self.$reader)
-                    .await
-                    .map_err($backend)?;
-                Ok(row.map(|r| r.into_identity(*app_id, user_id.clone())))
-            }
-
-            async fn purge_expired_sessions(&self, now: i64) -> Result<u64> {
-                let done = sqlx::query(sql::PURGE_SESSIONS)
-                    .bind(now)
-                    .execute(&self.$writer)
-                    .await
-                    .map_err($backend)?;
-                Ok(done.rows_affected())
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::NonceStore for $store {
-            async fn issue(
-                &self,
-                nonce_hash: &[u8; 32],
-                app_id: Option<&AppId>,
-                expires_at: i64,
-            ) -> Result<()> {
-                sqlx::query(sql::INSERT_NONCE)
-                    .bind(&nonce_hash[..])
-                    .bind(app_id.map(ToString::to_string))
-                    .bind(expires_at)
-                    .execute(&self.$writer)
-                    .await
-                    .map_err($backend)?;
-                Ok(())
-            }
-
-            async fn consume(
-                &self,
-                nonce_hash: &[u8; 32],
-                app_id: &AppId,
-                now: i64,
-            ) -> Result<std::result::Result<(), NonceRefusal>> {
-                let app = app_id.to_string();
-                let done = sqlx::query(sql::CONSUME_NONCE)
-                    .bind(now)
-                    .bind(&nonce_hash[..])
-                    .bind(&app)
-                    .execute(&self.$writer)
-                    .await
-                    .map_err($backend)?;
-                if done.rows_affected() == 1 {
-                    return Ok(Ok(()));
-                }
-                let row: Option<(Option<String>, i64)> = sqlx::query_as(sql::NONCE)
-                    .bind(&nonce_hash[..])
-                    .fetch_optional(&self.$reader)
-                    .await
-                    .map_err($backend)?;
-                Ok(Err($crate::store::refusal(row, &app, now)))
-            }
-
-            async fn purge_expired_nonces(&self, now: i64) -> Result<Purged> {
-                let used: Vec<bool> = sqlx::query_scalar(sql::PURGE_NONCES)
-                    .bind(now)
-                    .fetch_all(&self.$writer)
-                    .await
-                    .map_err($backend)?;
-                let used_nonces = used.iter().filter(|u| **u).count() as u64;
-                Ok(Purged {
-                    unused_nonces: used.len() as u64 - used_nonces,
-                    used_nonces,
-                    sessions: 0,
-                })
-            }
-        }
-    };
+/// The SQL store over one database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    engine: Engine,
+    reader: AnyPool,
+    writer: AnyPool,
 }
-pub(super) use sql_store;
+
+/// The engine's error as a [`StoreError`].
+fn backend(e: sqlx::Error) -> StoreError {
+    match sql::classify(&e) {
+        Failure::Conflict(message) => StoreError::Conflict(message),
+        Failure::Unavailable => StoreError::Unavailable(Box::new(e)),
+        Failure::Other => StoreError::Backend(Box::new(e)),
+    }
+}
+
+impl From<sql::MigrationError> for StoreError {
+    fn from(e: sql::MigrationError) -> Self {
+        match e {
+            sql::MigrationError::SchemaTooNew { found, known } => {
+                StoreError::SchemaTooNew { found, known }
+            }
+            other => StoreError::Backend(Box::new(other)),
+        }
+    }
+}
+
+impl SqlStore {
+    /// Opens the database at `url` (`sqlite://path`, `sqlite::memory:` or
+    /// `postgres://…`; on PostgreSQL a pool of at most `pool_size`
+    /// connections) and applies the embedded migrations, refusing a
+    /// database a newer build migrated.
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
+        let settings = PoolSettings {
+            max_connections: pool_size,
+            postgres_schema: None,
+        };
+        let Pools {
+            engine,
+            reader,
+            writer,
+        } = sql::connect(url, settings).await.map_err(backend)?;
+        let migrator = match engine {
+            Engine::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Engine::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        sql::migrate(&migrator, &writer).await?;
+        Ok(Self {
+            engine,
+            reader,
+            writer,
+        })
+    }
+
+    /// The engine behind the store.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn health(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn schema_version(&self) -> Result<i64> {
+        sqlx::query_scalar(sql::SCHEMA_VERSION)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn create_app(&self, app: &App) -> Result<()> {
+        sqlx::query(INSERT_APP)
+            .bind(app.app_id.to_string())
+            .bind(app.provider_id.to_string())
+            .bind(app.environment.as_str())
+            .bind(&app.name)
+            .bind(app.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
+        let row: Option<AppRow> = sqlx::query_as(APP)
+            .bind(app_id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(AppRow::into_app).transpose()
+    }
+
+    async fn apps(&self) -> Result<Vec<App>> {
+        let rows: Vec<AppRow> = sqlx::query_as(APPS)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.into_iter().map(AppRow::into_app).collect()
+    }
+
+    async fn add_key(&self, key: &KeyRecord) -> Result<()> {
+        sqlx::query(INSERT_KEY)
+            .bind(key.kid.to_string())
+            .bind(key.provider_id.to_string())
+            .bind(&key.spki_der)
+            .bind(&key.fingerprint)
+            .bind(key.created_at)
+            .bind(key.revoked_at)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn key(&self, kid: &KeyId) -> Result<Option<KeyRecord>> {
+        let row: Option<KeyRow> = sqlx::query_as(KEY)
+            .bind(kid.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(KeyRow::into_key).transpose()
+    }
+
+    async fn keys_of_provider(&self, provider_id: &ProviderId) -> Result<Vec<KeyRecord>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(KEYS_OF_PROVIDER)
+            .bind(provider_id.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.into_iter().map(KeyRow::into_key).collect()
+    }
+
+    async fn revoke_key(&self, kid: &KeyId, at: i64) -> Result<Option<ProviderId>> {
+        let provider: Option<String> = sqlx::query_scalar(REVOKE_KEY)
+            .bind(at)
+            .bind(kid.to_string())
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?;
+        provider
+            .map(|p| p.parse().map_err(corrupt("provider id")))
+            .transpose()
+    }
+
+    async fn open_session(
+        &self,
+        session: &SessionRecord,
+        profile: &Profile,
+    ) -> Result<IdentityRecord> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let identity: IdentityRow = sqlx::query_as(UPSERT_IDENTITY)
+            .bind(session.app_id.to_string())
+            .bind(session.user_id.as_str())
+            .bind(&profile.first_name)
+            .bind(&profile.last_name)
+            .bind(&profile.display_name)
+            .bind(&profile.avatar_url)
+            .bind(session.created_at)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(INSERT_SESSION)
+            .bind(&session.token_hash.as_bytes()[..])
+            .bind(session.app_id.to_string())
+            .bind(session.user_id.as_str())
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(identity.into_identity(session.app_id, session.user_id.clone()))
+    }
+
+    async fn session(
+        &self,
+        token_hash: &SessionTokenHash,
+        now: i64,
+    ) -> Result<Option<SessionRecord>> {
+        let row: Option<SessionRow> = sqlx::query_as(SESSION)
+            .bind(&token_hash.as_bytes()[..])
+            .bind(now)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(|r| r.into_session(token_hash)).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &SessionTokenHash) -> Result<bool> {
+        let done = sqlx::query(DELETE_SESSION)
+            .bind(&token_hash.as_bytes()[..])
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn identity(&self, app_id: &AppId, user_id: &UserId) -> Result<Option<IdentityRecord>> {
+        let row: Option<IdentityRow> = sqlx::query_as(IDENTITY)
+            .bind(app_id.to_string())
+            .bind(user_id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.into_identity(*app_id, user_id.clone())))
+    }
+
+    async fn purge_expired_sessions(&self, now: i64) -> Result<u64> {
+        let done = sqlx::query(PURGE_SESSIONS)
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl NonceStore for SqlStore {
+    async fn issue(
+        &self,
+        nonce: &NonceHash,
+        app_id: Option<&AppId>,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(INSERT_NONCE)
+            .bind(&nonce.as_bytes()[..])
+            .bind(app_id.map(ToString::to_string))
+            .bind(expires_at)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn consume(
+        &self,
+        nonce: &NonceHash,
+        app_id: &AppId,
+        now: i64,
+    ) -> Result<std::result::Result<(), NonceRefusal>> {
+        let app = app_id.to_string();
+        let done = sqlx::query(CONSUME_NONCE)
+            .bind(now)
+            .bind(&nonce.as_bytes()[..])
+            .bind(&app)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let row: Option<(Option<String>, i64)> = sqlx::query_as(NONCE)
+            .bind(&nonce.as_bytes()[..])
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(Err(refusal(row, &app, now)))
+    }
+
+    async fn purge_expired_nonces(&self, now: i64) -> Result<Purged> {
+        let used_at: Vec<Option<i64>> = sqlx::query_scalar(PURGE_NONCES)
+            .bind(now)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(backend)?;
+        let used_nonces = used_at.iter().filter(|u| u.is_some()).count() as u64;
+        Ok(Purged {
+            unused_nonces: used_at.len() as u64 - used_nonces,
+            used_nonces,
+            sessions: 0,
+        })
+    }
+}

@@ -1,6 +1,7 @@
-//! A real authority on a loopback port over a fresh SQLite file, and helpers
-//! to register apps and sign tokens for it.
-#![allow(dead_code)]
+//! One real authority in this process, on a loopback port over a fresh
+//! SQLite file, with a clock the test moves; and helpers to register apps
+//! and open sessions on it. The generic helpers of the crate root are
+//! re-exported, so that a test needs one `use`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,23 +9,32 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_authority::{AppState, AuthorityConfig};
-use tessera_claims::{AppId, Claims, KeyId, ProviderId, UserId};
-use tessera_signer::{sign_token, PemSigner, Signer as _};
+use tessera_claims::{AppId, ManualTime, ProviderId};
+use tessera_signer::{PemSigner, Signer as _};
 use tokio::sync::oneshot;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-pub const EIT_SIGNING_KEY: &str = include_str!("../../../../tests/vectors/eit/signing_key.pem");
-pub const EIT_PUBLIC_KEY: &str = include_str!("../../../../tests/vectors/eit/public_key.pem");
+pub use crate::{
+    claims, claims_json, encode, env, header_for, new_signer, now, sign_raw, token, ADMIN,
+    EIT_PUBLIC_KEY, EIT_SIGNING_KEY,
+};
 
+/// A running authority.
 pub struct Authority {
+    /// Its base URL.
     pub url: String,
+    /// Its state (stores, caches, metrics).
     pub state: AppState,
+    /// A client for it.
     pub http: reqwest::Client,
+    /// Its data directory.
     pub dir: Arc<tempfile::TempDir>,
+    /// Its clock, standing at the wall-clock time of the start until moved.
+    pub time: ManualTime,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// A configuration with its SQLite database in `dir`.
 pub fn config_in(dir: &std::path::Path) -> AuthorityConfig {
     AuthorityConfig {
         database_url: format!("sqlite://{}", dir.join("authority.db").display()),
@@ -33,10 +43,12 @@ pub fn config_in(dir: &std::path::Path) -> AuthorityConfig {
 }
 
 impl Authority {
+    /// Starts on a fresh data directory.
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
+    /// Starts on a fresh data directory with a changed configuration.
     pub async fn start_with(change: impl FnOnce(&mut AuthorityConfig)) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let mut config = config_in(dir.path());
@@ -46,7 +58,8 @@ impl Authority {
 
     /// Starts on an existing data directory (a restart).
     pub async fn start_in(dir: Arc<tempfile::TempDir>, config: AuthorityConfig) -> Self {
-        let state = tessera_authority::open(config, Some(ADMIN_TOKEN))
+        let time = ManualTime::starting_now();
+        let state = tessera_authority::open_with_time(config, Some(ADMIN), Arc::new(time.clone()))
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -60,6 +73,7 @@ impl Authority {
             state,
             http: reqwest::Client::new(),
             dir,
+            time,
             stop: Some(stop),
             task: Some(task),
         }
@@ -76,10 +90,12 @@ impl Authority {
         self.dir.clone()
     }
 
+    /// The SQLite file.
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("authority.db")
     }
 
+    /// A JSON POST: status and body.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let r = self
             .http
@@ -91,6 +107,7 @@ impl Authority {
         split(r).await
     }
 
+    /// A request with the admin token.
     pub async fn admin(
         &self,
         method: reqwest::Method,
@@ -100,13 +117,14 @@ impl Authority {
         let mut r = self
             .http
             .request(method, format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_TOKEN);
+            .bearer_auth(ADMIN);
         if let Some(body) = body {
             r = r.json(&body);
         }
         split(r.send().await.unwrap()).await
     }
 
+    /// A GET with a session token.
     pub async fn get_with_session(&self, path: &str, session: &str) -> (StatusCode, Value) {
         let r = self
             .http
@@ -121,6 +139,7 @@ impl Authority {
         split(r).await
     }
 
+    /// A fresh nonce, optionally bound to an app.
     pub async fn nonce(&self, app: Option<&AppId>) -> String {
         let body = match app {
             Some(app) => json!({ "app_id": app.to_string() }),
@@ -150,6 +169,7 @@ impl Authority {
         }
     }
 
+    /// Registers the signer's public key for the app.
     pub async fn add_key(&self, app_id: &AppId, signer: &PemSigner) {
         let (status, body) = self
             .admin(
@@ -164,6 +184,7 @@ impl Authority {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
+    /// `POST /sessions` with a token.
     pub async fn open_session(&self, app: &AppId, token: &str) -> (StatusCode, Value) {
         self.post(
             "/sessions",
@@ -173,6 +194,7 @@ impl Authority {
     }
 }
 
+/// A response's status and JSON body (`null` when empty).
 pub async fn split(r: reqwest::Response) -> (StatusCode, Value) {
     let status = r.status();
     let text = r.text().await.unwrap();
@@ -184,43 +206,12 @@ pub async fn split(r: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
+/// An app registered by the harness.
 pub struct TestApp {
+    /// The app id.
     pub app_id: AppId,
+    /// Its provider.
     pub provider_id: ProviderId,
-}
-
-pub fn new_signer() -> PemSigner {
-    PemSigner::from_pem(KeyId::generate(), &PemSigner::generate_pem(2048).unwrap()).unwrap()
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-pub fn claims(iss: ProviderId, user: &str, nonce: &str) -> Claims {
-    Claims::builder(iss, UserId::new(user).unwrap(), nonce)
-        .issued_at(now())
-        .ttl_secs(120)
-        .build()
-        .unwrap()
-}
-
-pub async fn token(signer: &PemSigner, claims: &Claims) -> String {
-    sign_token(signer, claims).await.unwrap().into_string()
 }
 
 /// The reason of a 422 invalid_identity_token answer.
@@ -231,25 +222,4 @@ pub fn reason(status: StatusCode, body: &Value) -> String {
     assert_eq!(body["code"], 105, "{body}");
     assert_eq!(body["data"]["property"], "identity_token", "{body}");
     body["data"]["reason"].as_str().unwrap().to_owned()
-}
-
-/// Signs any header and claims JSON with the signer's key.
-pub async fn sign_raw(signer: &PemSigner, header: &Value, claims: &Value) -> String {
-    let input = tessera_claims::jws::signing_input(
-        &serde_json::to_vec(header).unwrap(),
-        &serde_json::to_vec(claims).unwrap(),
-    );
-    let sig = signer.sign(input.as_bytes()).await.unwrap();
-    tessera_claims::jws::assemble(&input, sig.as_ref())
-}
-
-/// The EIT v1 header for a signer.
-pub fn header_for(signer: &PemSigner) -> Value {
-    json!({"typ": "JWT", "alg": "RS256", "cty": "layer-eit;v=1", "kid": signer.key_id().to_string()})
-}
-
-/// Valid claims as JSON, for tampering.
-pub fn claims_json(iss: &ProviderId, nonce: &str) -> Value {
-    let now = now();
-    json!({"iss": iss.to_string(), "prn": "alice", "iat": now, "exp": now + 120, "nce": nonce})
 }

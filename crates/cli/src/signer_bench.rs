@@ -8,7 +8,7 @@ use serde::Serialize;
 use tessera_claims::{verify, Claims, Clock, ProviderId, TrustedKey, UserId};
 use tessera_signer::{sign_token, DynSigner};
 
-use crate::token::now;
+use tessera_claims::unix_now as now;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

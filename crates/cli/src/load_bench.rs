@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tessera_claims::{AppId, Claims, Environment, KeyId, UserId};
 use tessera_signer::{sign_token, PemSigner, Signer as _};
 
-use crate::token::now;
+use tessera_claims::unix_now as now;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]

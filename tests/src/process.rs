@@ -1,19 +1,39 @@
-//! Helpers shared by the process tests: `tessera authority serve` started
-//! from a config text, its address read from its JSON log.
-#![allow(dead_code)]
+//! `tessera … serve` as child processes, started from a config text, their
+//! address read from their JSON log; and helpers to register apps and get
+//! tokens over HTTP. The generic helpers of the crate root are re-exported.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 use tessera_claims::{Claims, ProviderId, UserId};
 use tessera_signer::{sign_token, PemSigner, Signer as _};
 
-pub const ADMIN: &str = "process-test-admin-token";
+pub use crate::{encode, env, new_signer, now, ADMIN};
 
+/// The `tessera` binary cargo built beside the running test.
+pub fn tessera_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/tessera
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join(format!("tessera{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing; run the suite with scripts/test",
+        bin.display()
+    );
+    bin
+}
+
+/// A running server process, killed when dropped.
 pub struct Server {
+    /// The process.
     pub child: Child,
+    /// Its base URL.
     pub url: String,
 }
 
@@ -35,7 +55,7 @@ pub fn start_authority(dir: &Path, name: &str, config: &str) -> Server {
 /// Starts `tessera <service> serve --config <path>` (authority or identity)
 /// and waits until it listens.
 pub fn start_service(service: &str, config: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let mut child = Command::new(tessera_bin())
         .args([service, "serve", "--log-format", "json", "--config"])
         .arg(config)
         .env("TESSERA_ADMIN_TOKEN", ADMIN)
@@ -60,25 +80,6 @@ pub fn start_service(service: &str, config: &Path) -> Server {
         child,
         url: format!("http://{address}"),
     }
-}
-
-/// The URL-encoded form of an id, for paths.
-pub fn encode(id: &str) -> String {
-    id.replace(':', "%3A").replace('/', "%2F")
-}
-
-/// A test service's setting from `scripts/test`; without it the test fails.
-pub fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set; run the suite with scripts/test"))
-}
-
-/// Seconds since the epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 /// A staging app registered over the admin API at `url`, with one key per

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// What the examples need from `<data-dir>/up.json`.
-pub struct Stack {
+pub struct UpEndpoints {
     pub authority: String,
     pub identity: String,
     pub app_id: tessera_claims::AppId,
@@ -12,9 +12,9 @@ pub struct Stack {
     pub data_dir: PathBuf,
 }
 
-/// The stack of `tessera up --data-dir DIR` (default `./tessera-data`, or the
+/// The endpoints of `tessera up --data-dir DIR` (default `./tessera-data`, or the
 /// first argument).
-pub fn stack() -> anyhow::Result<Stack> {
+pub fn read() -> anyhow::Result<UpEndpoints> {
     let data_dir = PathBuf::from(
         std::env::args()
             .nth(1)
@@ -32,7 +32,7 @@ pub fn stack() -> anyhow::Result<Stack> {
             .map(str::to_owned)
             .ok_or_else(|| anyhow::anyhow!("up.json has no {k}"))
     };
-    Ok(Stack {
+    Ok(UpEndpoints {
         authority: s("authority_url")?,
         identity: s("identity_url")?,
         app_id: s("app_id")?.parse()?,

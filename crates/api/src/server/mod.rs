@@ -1,0 +1,15 @@
+//! What both services share on the server side (feature `server`): the
+//! JSON extractors, the error response, the layer stack and `serve`.
+
+mod json;
+mod response;
+mod stack;
+
+pub use json::{ApiJson, OptionalJson};
+pub use stack::{serve, with_common_layers, ClientAddr, Limits};
+
+/// A 201 with a JSON body.
+pub fn created<T: serde::Serialize>(body: T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (axum::http::StatusCode::CREATED, axum::Json(body)).into_response()
+}

@@ -1,0 +1,319 @@
+//! What both services' SQL stores share (feature `sql`): one pool type for
+//! SQLite and PostgreSQL (sqlx's `Any` driver, so that each store is one
+//! plain implementation whose statements both engines take), the engines'
+//! settings, migrations that refuse a newer schema, and one classification
+//! of engine errors.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, Executor};
+
+/// The engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// `sqlite://path` or `sqlite::memory:`: embedded, one writer at a time.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine of a database URL, if it is one of these.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Engine::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// How to open a database.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// PostgreSQL: at most this many connections. SQLite: this many readers
+    /// beside the one writer.
+    pub max_connections: u32,
+    /// PostgreSQL: the schema the tables live in (created if missing);
+    /// `None` for the server's default.
+    pub postgres_schema: Option<&'static str>,
+}
+
+/// The pools of one database. SQLite allows one writer at a time, so writes
+/// go through a single connection (queued in the pool, not spinning on
+/// `SQLITE_BUSY`) while reads use several; on PostgreSQL both are one pool.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    /// The engine.
+    pub engine: Engine,
+    /// For reads.
+    pub reader: AnyPool,
+    /// For writes and transactions.
+    pub writer: AnyPool,
+}
+
+/// The database URL with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Opens the database at `url` (SQLite created if missing, in WAL mode with
+/// `synchronous = NORMAL`: committed transactions survive a crash of the
+/// process).
+pub async fn connect(url: &str, settings: PoolSettings) -> Result<Pools, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    match Engine::of_url(url) {
+        Some(Engine::Sqlite) => connect_sqlite(url, settings).await,
+        Some(Engine::Postgres) => connect_postgres(url, settings).await,
+        None => Err(sqlx::Error::Configuration(
+            "the database URL must start with sqlite:// or postgres://".into(),
+        )),
+    }
+}
+
+async fn connect_sqlite(url: &str, settings: PoolSettings) -> Result<Pools, sqlx::Error> {
+    let parsed = SqliteConnectOptions::from_str(url)?;
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if !in_memory {
+        if let Some(parent) = std::path::Path::new(parsed.get_filename()).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+    }
+    let url = if in_memory || url.contains("mode=") {
+        url.to_owned()
+    } else {
+        // Created if missing.
+        format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+    };
+    let options = AnyConnectOptions::from_str(&url)?;
+    let pool = |size: u32| {
+        AnyPoolOptions::new()
+            .max_connections(size)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            })
+    };
+    let writer = pool(1).connect_with(options.clone()).await?;
+    // An in-memory database lives in its one connection.
+    let reader = if in_memory {
+        writer.clone()
+    } else {
+        pool(settings.max_connections.max(1))
+            .connect_with(options)
+            .await?
+    };
+    Ok(Pools {
+        engine: Engine::Sqlite,
+        reader,
+        writer,
+    })
+}
+
+async fn connect_postgres(url: &str, settings: PoolSettings) -> Result<Pools, sqlx::Error> {
+    let options = AnyConnectOptions::from_str(url)?;
+    let schema = settings.postgres_schema;
+    let pool = AnyPoolOptions::new()
+        .max_connections(settings.max_connections.max(1))
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if let Some(schema) = schema {
+                    conn.execute(format!("SET search_path TO {schema}").as_str())
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    if let Some(schema) = schema {
+        let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+        match pool.execute(create.as_str()).await {
+            // Two instances starting at once may race on the catalog.
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(Pools {
+        engine: Engine::Postgres,
+        reader: pool.clone(),
+        writer: pool,
+    })
+}
+
+/// A migration run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrationError {
+    /// The database was migrated by a newer build: this one must not touch it.
+    #[error("the database schema is at version {found}, newer than this tessera knows (up to {known}); run a tessera at least as new as the one that migrated it")]
+    SchemaTooNew {
+        /// The newest migration applied to the database.
+        found: i64,
+        /// The newest migration this build carries.
+        known: i64,
+    },
+    /// Applying a migration failed.
+    #[error("applying the database migrations failed")]
+    Failed(#[source] MigrateError),
+}
+
+/// Applies a store's embedded migrations, refusing a database that a newer
+/// build migrated further (an applied migration this build lacks).
+pub async fn migrate(migrator: &Migrator, pool: &AnyPool) -> Result<(), MigrationError> {
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    migrator.run(pool).await.map_err(|e| match e {
+        MigrateError::VersionMissing(found) if found > known => {
+            MigrationError::SchemaTooNew { found, known }
+        }
+        other => MigrationError::Failed(other),
+    })
+}
+
+/// The newest migration applied, from sqlx's migration table.
+pub const SCHEMA_VERSION: &str =
+    "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
+
+/// What an engine error means to a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// A unique key is taken (the engine's message).
+    Conflict(String),
+    /// The engine cannot be reached or is busy; a retry may work.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies an engine error, for both engines.
+pub fn classify(e: &sqlx::Error) -> Failure {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Failure::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => Failure::Unavailable,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            Failure::Unavailable
+        }
+        _ => Failure::Other,
+    }
+}
+
+/// SQLite's `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6) and their extended
+/// codes; PostgreSQL's connection and resource classes (08, 53, 57P0x)
+/// and serialization failures (40001, 40P01).
+fn is_busy(code: Option<&str>) -> bool {
+    let Some(code) = code else { return false };
+    if let Ok(n) = code.parse::<u32>() {
+        // A numeric code is SQLite's (PostgreSQL's are five characters
+        // that may be digits, but none of its busy ones parse this small).
+        if code.len() < 5 {
+            return matches!(n & 0xff, 5 | 6);
+        }
+    }
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_codes_of_both_engines() {
+        for busy in ["5", "6", "261", "517", "08006", "53300", "57P01", "40001"] {
+            assert!(is_busy(Some(busy)), "{busy}");
+        }
+        for other in ["1", "19", "2067", "23505", "42P01", "00000"] {
+            assert!(!is_busy(Some(other)), "{other}");
+        }
+        assert!(!is_busy(None));
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://./a.db"), "sqlite://./a.db");
+    }
+
+    #[tokio::test]
+    async fn sqlite_busy_is_unavailable_and_unique_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/t.db", dir.path().display());
+        let pools = connect(
+            &url,
+            PoolSettings {
+                max_connections: 2,
+                postgres_schema: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(pools.engine, Engine::Sqlite);
+        pools
+            .writer
+            .execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .await
+            .unwrap();
+        pools
+            .writer
+            .execute("INSERT INTO t VALUES ('a')")
+            .await
+            .unwrap();
+        let dup = pools
+            .writer
+            .execute("INSERT INTO t VALUES ('a')")
+            .await
+            .unwrap_err();
+        assert!(matches!(classify(&dup), Failure::Conflict(_)), "{dup}");
+
+        // A second writer while the first holds the write lock: SQLITE_BUSY.
+        let mut holder = pools.reader.acquire().await.unwrap();
+        holder.execute("BEGIN IMMEDIATE").await.unwrap();
+        let other = format!("{url}?mode=rw");
+        let blocked = sqlx::AnyConnection::connect(&other).await.unwrap();
+        let mut blocked = blocked;
+        blocked.execute("PRAGMA busy_timeout = 0").await.unwrap();
+        let busy = blocked
+            .execute("INSERT INTO t VALUES ('b')")
+            .await
+            .unwrap_err();
+        assert_eq!(classify(&busy), Failure::Unavailable, "{busy}");
+        holder.execute("ROLLBACK").await.unwrap();
+    }
+
+    use sqlx::Connection as _;
+}
