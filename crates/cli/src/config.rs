@@ -122,7 +122,9 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("bad.toml"), "{err}");
-            assert!(err.contains("signer.kid"), "{err}");
+            // The table, the setting ("key id") and the form expected.
+            assert!(err.contains("signer"), "{err}");
+            assert!(err.contains("invalid key id"), "{err}");
             assert!(err.contains("layer:///keys/<lower-case uuid>"), "{err}");
 
             jail.create_file("typo.toml", "[signer]\nbackend = \"hsm\"\n")?;
@@ -130,7 +132,19 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains("signer.backend") && err.contains("aws-kms"),
+                err.contains("signer") && err.contains("`hsm`") && err.contains("aws-kms"),
+                "{err}"
+            );
+
+            jail.create_file(
+                "other.toml",
+                &format!("[signer]\nbackend = \"pem\"\nkid = \"{KID}\"\npath = \"a.pem\"\npin_env = \"PIN\"\n"),
+            )?;
+            let err = load::<SigningConfig>(Path::new("other.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("other.toml") && err.contains("signer") && err.contains("`pin_env`"),
                 "{err}"
             );
 

@@ -20,7 +20,7 @@
 //!     .build()?;
 //! client.connect().await?;
 //! client.authenticate().await?;
-//! println!("{}", client.identity().await?);
+//! println!("{}", client.identity().await?.id);
 //! client.deauthenticate(Deauthentication::DeleteLocalData).await?;
 //! # Ok(()) }
 //! ```
