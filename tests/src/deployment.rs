@@ -9,7 +9,7 @@ use tessera_authority::AuthorityConfig;
 use tessera_claims::{AppId, KeyId, ManualTime, Profile, ProviderId, UserId};
 use tessera_identity::IdentityConfig;
 
-use crate::{encode, ADMIN};
+use crate::ADMIN;
 
 /// A running authority and identity service.
 pub struct Deployment {
@@ -99,26 +99,11 @@ pub async fn start(options: Options, signer: Value) -> Deployment {
         std::future::pending(),
     ));
 
-    let app: Value = http
-        .post(format!("{authority}/admin/apps"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "e2e", "environment": "staging", "provider_id": provider_id.to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let app_id: AppId = app["app_id"].as_str().unwrap().parse().unwrap();
-    let encoded = encode(&app_id.to_string());
-    http.post(format!("{authority}/admin/apps/{encoded}/keys"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"public_key_pem": public_pem, "kid": kid.to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    let app_id =
+        crate::register_app_with_keys(&http, &authority, provider_id, &[(kid, public_pem)])
+            .await
+            .parse()
+            .unwrap();
     Deployment {
         authority,
         identity,

@@ -87,6 +87,58 @@ pub fn claims_json(iss: &ProviderId, nonce: &str) -> Value {
     json!({"iss": iss.to_string(), "prn": "alice", "iat": now, "exp": now + 120, "nce": nonce})
 }
 
+/// Registers a staging app for `provider` over the admin API at `url`,
+/// with these public keys (key id, SPKI PEM): its app id.
+pub async fn register_app_with_keys(
+    http: &reqwest::Client,
+    url: &str,
+    provider: ProviderId,
+    keys: &[(KeyId, String)],
+) -> String {
+    let app: Value = http
+        .post(format!("{url}/admin/apps"))
+        .bearer_auth(ADMIN)
+        .json(
+            &json!({"name": "test", "environment": "staging", "provider_id": provider.to_string()}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_id = app["app_id"].as_str().unwrap().to_owned();
+    for (kid, public_key_pem) in keys {
+        http.post(format!("{url}/admin/apps/{}/keys", encode(&app_id)))
+            .bearer_auth(ADMIN)
+            .json(&json!({"public_key_pem": public_key_pem, "kid": kid.to_string()}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+    app_id
+}
+
+/// A fresh nonce for the app from the authority at `url`.
+pub async fn nonce_at(http: &reqwest::Client, url: &str, app_id: &str) -> String {
+    let nonce: Value = http
+        .post(format!("{url}/nonces"))
+        .json(&json!({"app_id": app_id}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    nonce["nonce"].as_str().unwrap().to_owned()
+}
+
 /// A PostgreSQL database of its own for one test, on the server of
 /// `TESSERA_TEST_POSTGRES_URL`: its URL, and the database is dropped when
 /// the guard goes.

@@ -6,7 +6,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tessera_claims::{Claims, ProviderId, UserId};
 use tessera_signer::{sign_token, PemSigner, Signer as _};
 
@@ -90,29 +90,11 @@ pub async fn register_app(
     signers: &[&PemSigner],
 ) -> (String, ProviderId) {
     let provider = ProviderId::generate();
-    let app: Value = http
-        .post(format!("{url}/admin/apps"))
-        .bearer_auth(ADMIN)
-        .json(
-            &json!({"name": "test", "environment": "staging", "provider_id": provider.to_string()}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let app_id = app["app_id"].as_str().unwrap().to_owned();
-    for signer in signers {
-        http.post(format!("{url}/admin/apps/{}/keys", encode(&app_id)))
-            .bearer_auth(ADMIN)
-            .json(&json!({"public_key_pem": signer.public_key().to_pem(), "kid": signer.key_id().to_string()}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
-    }
+    let keys: Vec<_> = signers
+        .iter()
+        .map(|s| (*s.key_id(), s.public_key().to_pem()))
+        .collect();
+    let app_id = crate::register_app_with_keys(http, url, provider, &keys).await;
     (app_id, provider)
 }
 
@@ -126,23 +108,11 @@ pub async fn token_at(
     signer: &PemSigner,
     user: &str,
 ) -> String {
-    let nonce: Value = http
-        .post(format!("{url}/nonces"))
-        .json(&json!({"app_id": app_id}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
+    let nonce = crate::nonce_at(http, url, app_id).await;
+    let claims = Claims::builder(provider, UserId::new(user).unwrap(), nonce)
+        .issued_at(now())
+        .ttl_secs(600)
+        .build()
         .unwrap();
-    let claims = Claims::builder(
-        provider,
-        UserId::new(user).unwrap(),
-        nonce["nonce"].as_str().unwrap(),
-    )
-    .issued_at(now())
-    .ttl_secs(600)
-    .build()
-    .unwrap();
     sign_token(signer, &claims).await.unwrap().into_string()
 }

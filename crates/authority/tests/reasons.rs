@@ -201,18 +201,6 @@ async fn vector_app(authority: &Authority) -> (tessera_claims::AppId, Vec<Value>
     (app_id, cases)
 }
 
-const SPEC_ORDER: [&str; 9] = [
-    "malformed_token",
-    "invalid_header",
-    "unsupported_algorithm",
-    "unknown_key",
-    "revoked_key",
-    "invalid_signature",
-    "missing_claim",
-    "invalid_claim",
-    "issuer_mismatch",
-];
-
 #[tokio::test]
 async fn conformance_vectors_through_sessions_and_validate() {
     let authority = Authority::start().await;
@@ -227,7 +215,12 @@ async fn conformance_vectors_through_sessions_and_validate() {
             .iter()
             .map(|r| r.as_str().unwrap())
             .collect();
-        let first = SPEC_ORDER.iter().find(|r| reasons.contains(*r)).copied();
+        // The first in SPEC order of the reasons the vector expects.
+        let first = reasons
+            .iter()
+            .filter_map(|r| tessera_claims::Reason::from_id(r))
+            .min()
+            .map(tessera_claims::Reason::as_str);
         let (status, body) = authority.open_session(&app_id, token).await;
         // Valid vectors carry 2023 times: they are expired now.
         assert_eq!(

@@ -40,6 +40,29 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the SPEC's verification order (the order of `Ord`).
+    pub const ALL: [Reason; 14] = [
+        Reason::MalformedToken,
+        Reason::InvalidHeader,
+        Reason::UnsupportedAlgorithm,
+        Reason::UnknownKey,
+        Reason::RevokedKey,
+        Reason::InvalidSignature,
+        Reason::MissingClaim,
+        Reason::InvalidClaim,
+        Reason::IssuerMismatch,
+        Reason::TokenExpired,
+        Reason::TokenNotYetValid,
+        Reason::NonceUnknown,
+        Reason::NonceExpired,
+        Reason::NonceUsed,
+    ];
+
+    /// The reason with this SPEC id.
+    pub fn from_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == id)
+    }
+
     /// The SPEC id, as sent in `data.reason`.
     pub fn as_str(self) -> &'static str {
         match self {

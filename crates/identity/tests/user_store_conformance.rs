@@ -196,3 +196,53 @@ async fn an_unknown_scheme_is_refused() {
         "{err}: {source:?}"
     );
 }
+
+/// A database holding a migration this build does not know (a newer
+/// Tessera migrated it) is refused, naming both versions, on both engines.
+async fn newer_schema_is_refused(url: &str, mark_newer: &str) {
+    let store = connect(url).await;
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    drop(store);
+    {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        if url.starts_with("postgres") {
+            sqlx::query("SET search_path TO tessera_identity")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        sqlx::query(mark_newer).execute(&mut conn).await.unwrap();
+    }
+    let err = UserStore::connect(url, 2, passwords()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UserStoreError::SchemaTooNew {
+                found: 20_991_231_000_000,
+                known: 1
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("newer than this tessera knows"),
+        "{err}"
+    );
+}
+
+const FUTURE_MIGRATION: &str = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (20991231000000, 'from a newer tessera', TRUE, {checksum}, 0)";
+
+#[tokio::test]
+async fn a_newer_sqlite_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("users.db").display());
+    newer_schema_is_refused(&url, &FUTURE_MIGRATION.replace("{checksum}", "x'00'")).await;
+}
+
+#[tokio::test]
+async fn a_newer_postgres_schema_is_refused() {
+    let db = tessera_tests::ScratchDatabase::create().await;
+    newer_schema_is_refused(&db.url, &FUTURE_MIGRATION.replace("{checksum}", "'\\x00'")).await;
+}
