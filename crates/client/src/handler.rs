@@ -49,6 +49,17 @@ impl IdentityServiceHandler {
     }
 }
 
+/// `POST {url}/identity_tokens` with `request`: the token, or the service's error.
+async fn identity_token(
+    http: &reqwest::Client,
+    url: &str,
+    request: &impl serde::Serialize,
+) -> Result<IdentityToken> {
+    let answer: IdentityTokenResponse =
+        send(http.post(format!("{url}/identity_tokens")).json(request)).await?;
+    Ok(IdentityToken::new(answer.identity_token))
+}
+
 #[async_trait]
 impl ChallengeHandler for IdentityServiceHandler {
     async fn on_challenge(&self, nonce: &str) -> Result<IdentityToken> {
@@ -57,13 +68,7 @@ impl ChallengeHandler for IdentityServiceHandler {
             username: self.username.clone(),
             password: self.password.clone(),
         };
-        let answer: IdentityTokenResponse = send(
-            self.http
-                .post(format!("{}/identity_tokens", self.url))
-                .json(&request),
-        )
-        .await?;
-        Ok(IdentityToken::new(answer.identity_token))
+        identity_token(&self.http, &self.url, &request).await
     }
 }
 
@@ -96,12 +101,6 @@ impl ChallengeHandler for SampleHandler {
             user_id: self.user_id.clone(),
             nonce: nonce.to_owned(),
         };
-        let answer: IdentityTokenResponse = send(
-            self.http
-                .post(format!("{}/identity_tokens", self.url))
-                .json(&request),
-        )
-        .await?;
-        Ok(IdentityToken::new(answer.identity_token))
+        identity_token(&self.http, &self.url, &request).await
     }
 }
