@@ -25,79 +25,94 @@ fn unique(name: &str) -> String {
     format!("{name}-{hex}")
 }
 
-/// Everything the store promises, on the store at `url`.
-async fn conformance(url: &str) {
+/// A store at `url` holding two fresh users.
+struct Users {
+    store: UserStore,
+    alice: String,
+    bob: String,
+    alice_id: UserId,
+    profile: Profile,
+}
+
+async fn users(url: &str) -> Users {
     let store = connect(url).await;
-    let alice = unique("alice");
-    let bob = unique("bob");
+    let (alice, bob) = (unique("alice"), unique("bob"));
     let alice_id = UserId::new(unique("user-alice")).unwrap();
-    let bob_id = UserId::new(unique("user-bob")).unwrap();
     let profile = Profile {
         first_name: Some("Alice".into()),
         last_name: Some("Ångström".into()),
         display_name: Some("Alice Å.".into()),
         avatar_url: Some("https://example.com/a.png".into()),
     };
-
-    // Add, then check credentials.
     store
         .add(&alice, &alice_id, "correct horse", &profile)
         .await
         .unwrap();
+    let bob_id = UserId::new(unique("user-bob")).unwrap();
     store
         .add(&bob, &bob_id, "battery staple", &Profile::default())
         .await
         .unwrap();
+    Users {
+        store,
+        alice,
+        bob,
+        alice_id,
+        profile,
+    }
+}
+
+/// Right, wrong and unknown credentials.
+async fn credentials(url: &str) {
+    let Users {
+        store,
+        alice,
+        bob,
+        alice_id,
+        profile,
+    } = users(url).await;
     assert_eq!(
         store.verify(&alice, "correct horse").await.unwrap(),
         Some(VerifiedUser {
-            user_id: alice_id.clone(),
-            profile: profile.clone(),
+            user_id: alice_id,
+            profile,
         })
     );
     assert_eq!(store.verify(&alice, "correct horse ").await.unwrap(), None);
     assert_eq!(store.verify(&alice, "battery staple").await.unwrap(), None);
-    assert_eq!(
-        store
-            .verify(&unique("nobody"), "correct horse")
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .verify(&bob, "battery staple")
-            .await
-            .unwrap()
-            .map(|u| u.profile),
-        Some(Profile::default())
-    );
+    let nobody = unique("nobody");
+    assert_eq!(store.verify(&nobody, "correct horse").await.unwrap(), None);
+    let bob = store.verify(&bob, "battery staple").await.unwrap();
+    assert_eq!(bob.map(|u| u.profile), Some(Profile::default()));
+}
 
-    // Taken usernames and user ids are refused.
-    assert!(matches!(
-        store
-            .add(
-                &alice,
-                &UserId::new(unique("other")).unwrap(),
-                "x-password",
-                &Profile::default()
-            )
-            .await,
-        Err(UserStoreError::Conflict)
-    ));
-    assert!(matches!(
-        store
-            .add(
-                &unique("carol"),
-                &alice_id,
-                "x-password",
-                &Profile::default()
-            )
-            .await,
-        Err(UserStoreError::Conflict)
-    ));
+/// Taken usernames and user ids are refused.
+async fn conflicts(url: &str) {
+    let Users {
+        store,
+        alice,
+        alice_id,
+        ..
+    } = users(url).await;
+    let other_id = UserId::new(unique("other")).unwrap();
+    let none = Profile::default();
+    let taken_name = store.add(&alice, &other_id, "x-password", &none).await;
+    assert!(matches!(taken_name, Err(UserStoreError::Conflict)));
+    let taken_id = store
+        .add(&unique("carol"), &alice_id, "x-password", &none)
+        .await;
+    assert!(matches!(taken_id, Err(UserStoreError::Conflict)));
+}
 
-    // Listing, ordered by username.
+/// Listing, ordered by username.
+async fn listing(url: &str) {
+    let Users {
+        store,
+        alice,
+        bob,
+        alice_id,
+        profile,
+    } = users(url).await;
     let listed: Vec<_> = store
         .list()
         .await
@@ -110,8 +125,11 @@ async fn conformance(url: &str) {
     assert_eq!(listed[0].user_id, alice_id);
     assert_eq!(listed[0].profile, profile);
     assert_eq!(listed[1].username, bob);
+}
 
-    // A new password replaces the old one.
+/// A new password replaces the old one.
+async fn password_change(url: &str) {
+    let Users { store, alice, .. } = users(url).await;
     store.set_password(&alice, "new horse").await.unwrap();
     assert_eq!(store.verify(&alice, "correct horse").await.unwrap(), None);
     assert!(store.verify(&alice, "new horse").await.unwrap().is_some());
@@ -119,16 +137,19 @@ async fn conformance(url: &str) {
         store.set_password(&unique("nobody"), "x-password").await,
         Err(UserStoreError::NotFound)
     ));
+}
 
-    // Concurrent checks all answer, right and wrong ones alike.
+/// Concurrent checks all answer, right and wrong ones alike.
+async fn concurrent_checks(url: &str) {
+    let Users { store, bob, .. } = users(url).await;
     let store = Arc::new(store);
     let checks: Vec<_> = (0..12)
         .map(|i| {
-            let store = store.clone();
-            let (name, password) = if i % 2 == 0 {
-                (bob.clone(), "battery staple")
+            let (store, name) = (store.clone(), bob.clone());
+            let password = if i % 2 == 0 {
+                "battery staple"
             } else {
-                (bob.clone(), "wrong")
+                "wrong"
             };
             tokio::spawn(async move { store.verify(&name, password).await.unwrap().is_some() })
         })
@@ -136,12 +157,19 @@ async fn conformance(url: &str) {
     for (i, check) in checks.into_iter().enumerate() {
         assert_eq!(check.await.unwrap(), i % 2 == 0);
     }
+}
 
-    // What was written is there for a second connection (another instance).
+/// What one connection writes, another (another instance) sees; removal.
+async fn second_connection_and_removal(url: &str) {
+    let Users {
+        store, alice, bob, ..
+    } = users(url).await;
     let other = connect(url).await;
-    assert!(other.verify(&alice, "new horse").await.unwrap().is_some());
-
-    // Removal.
+    assert!(other
+        .verify(&alice, "correct horse")
+        .await
+        .unwrap()
+        .is_some());
     store.remove(&bob).await.unwrap();
     assert_eq!(other.verify(&bob, "battery staple").await.unwrap(), None);
     assert!(matches!(
@@ -151,27 +179,86 @@ async fn conformance(url: &str) {
     store.remove(&alice).await.unwrap();
 }
 
-#[tokio::test]
-async fn sqlite_user_store() {
+/// A fresh SQLite file (kept while the directory lives).
+fn sqlite() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    conformance(&format!(
-        "sqlite://{}",
-        dir.path().join("users.db").display()
-    ))
-    .await;
+    let url = format!("sqlite://{}", dir.path().join("users.db").display());
+    (dir, url)
+}
+
+fn postgres() -> String {
+    tessera_tests::env("TESSERA_TEST_POSTGRES_URL")
 }
 
 #[tokio::test]
-async fn postgres_user_store() {
-    let url = std::env::var("TESSERA_TEST_POSTGRES_URL")
-        .expect("TESSERA_TEST_POSTGRES_URL is not set; run the suite with scripts/test");
-    conformance(&url).await;
+async fn credentials_on_sqlite() {
+    let (_dir, url) = sqlite();
+    credentials(&url).await;
+}
+
+#[tokio::test]
+async fn credentials_on_postgres() {
+    credentials(&postgres()).await;
+}
+
+#[tokio::test]
+async fn conflicts_on_sqlite() {
+    let (_dir, url) = sqlite();
+    conflicts(&url).await;
+}
+
+#[tokio::test]
+async fn conflicts_on_postgres() {
+    conflicts(&postgres()).await;
+}
+
+#[tokio::test]
+async fn listing_on_sqlite() {
+    let (_dir, url) = sqlite();
+    listing(&url).await;
+}
+
+#[tokio::test]
+async fn listing_on_postgres() {
+    listing(&postgres()).await;
+}
+
+#[tokio::test]
+async fn password_change_on_sqlite() {
+    let (_dir, url) = sqlite();
+    password_change(&url).await;
+}
+
+#[tokio::test]
+async fn password_change_on_postgres() {
+    password_change(&postgres()).await;
+}
+
+#[tokio::test]
+async fn concurrent_checks_on_sqlite() {
+    let (_dir, url) = sqlite();
+    concurrent_checks(&url).await;
+}
+
+#[tokio::test]
+async fn concurrent_checks_on_postgres() {
+    concurrent_checks(&postgres()).await;
+}
+
+#[tokio::test]
+async fn second_connection_and_removal_on_sqlite() {
+    let (_dir, url) = sqlite();
+    second_connection_and_removal(&url).await;
+}
+
+#[tokio::test]
+async fn second_connection_and_removal_on_postgres() {
+    second_connection_and_removal(&postgres()).await;
 }
 
 #[tokio::test]
 async fn instances_starting_together_on_postgres_all_open() {
-    let url = std::env::var("TESSERA_TEST_POSTGRES_URL")
-        .expect("TESSERA_TEST_POSTGRES_URL is not set; run the suite with scripts/test");
+    let url = postgres();
     let opening: Vec<_> = (0..4)
         .map(|_| {
             let url = url.clone();
