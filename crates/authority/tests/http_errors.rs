@@ -203,11 +203,24 @@ async fn admin_requires_its_token() {
     );
 }
 
-#[tokio::test]
-async fn admin_checks_apps_and_keys() {
+const APP_ID: &str = "layer:///apps/production/6f1c1d1e-5d2b-4a4f-9c3e-2b1a0f9e8d7c";
+const PROVIDER_ID: &str = "layer:///providers/0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+
+/// An authority holding the production app `APP_ID`, and its keys path.
+async fn with_app() -> (Authority, String) {
     let authority = Authority::start().await;
-    let app_id = "layer:///apps/production/6f1c1d1e-5d2b-4a4f-9c3e-2b1a0f9e8d7c";
-    let provider_id = "layer:///providers/0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    let create = json!({"name": "migrated", "environment": "production", "app_id": APP_ID, "provider_id": PROVIDER_ID});
+    let (status, body) = authority
+        .admin(Method::POST, "/admin/apps", Some(create))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (authority, format!("/admin/apps/{}/keys", encode(APP_ID)))
+}
+
+#[tokio::test]
+async fn admin_creates_apps_with_given_ids_and_checks_properties() {
+    let authority = Authority::start().await;
+    let (app_id, provider_id) = (APP_ID, PROVIDER_ID);
     let create = json!({"name": "migrated", "environment": "production", "app_id": app_id, "provider_id": provider_id});
     let (status, body) = authority
         .admin(Method::POST, "/admin/apps", Some(create.clone()))
@@ -242,8 +255,11 @@ async fn admin_checks_apps_and_keys() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
         assert_eq!(body["data"]["property"], property, "{body}");
     }
+}
 
-    let keys_path = format!("/admin/apps/{}/keys", encode(app_id));
+#[tokio::test]
+async fn admin_refuses_small_foreign_and_broken_keys() {
+    let (authority, keys_path) = with_app().await;
     for (pem, needle) in [
         (
             include_str!("keys/rsa1024_public.pem"),
@@ -273,6 +289,12 @@ async fn admin_checks_apps_and_keys() {
             "{needle}: {body}"
         );
     }
+}
+
+#[tokio::test]
+async fn admin_registers_and_revokes_keys() {
+    let (authority, keys_path) = with_app().await;
+    let app_id = APP_ID;
     // PKCS#1 is accepted; the kid is generated; a taken kid is a conflict.
     let pkcs1 = include_str!("keys/rsa2048_pkcs1_public.pem");
     let (status, key) = authority
@@ -317,6 +339,11 @@ async fn admin_checks_apps_and_keys() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(app["keys"][0]["status"], "revoked");
     assert!(app["keys"][0]["revoked_at"].is_string());
+}
+
+#[tokio::test]
+async fn admin_answers_unknown_keys_and_apps() {
+    let authority = Authority::start().await;
     let (status, body) = authority
         .admin(
             Method::DELETE,
