@@ -13,7 +13,7 @@ pub mod deployment;
 pub mod process;
 
 use serde_json::{json, Value};
-use tessera_claims::{unix_now, Claims, KeyId, ProviderId, UserId};
+use tessera_claims::{Claims, KeyId, ProviderId, UserId};
 use tessera_signer::{sign_token, PemSigner, Signer as _};
 
 /// The admin token of every authority the harness starts.
@@ -31,9 +31,7 @@ pub fn env(name: &str) -> String {
 }
 
 /// Seconds since the epoch.
-pub fn now() -> i64 {
-    unix_now()
-}
+pub use tessera_claims::unix_now as now;
 
 /// The URL-encoded form of an id, for paths.
 pub fn encode(s: &str) -> String {

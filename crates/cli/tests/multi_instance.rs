@@ -8,10 +8,9 @@ use tessera_tests::process as common;
 
 use std::sync::Arc;
 
-use common::{env, register_app, start_authority, token_at, Server};
+use common::{env, new_signer, register_app, start_authority, token_at, Server};
 use serde_json::{json, Value};
 use tessera_claims::KeyId;
-use tessera_signer::PemSigner;
 
 const TOKENS: usize = 2000;
 const KILL_TOKENS: usize = 300;
@@ -77,8 +76,7 @@ async fn scenario(redis: bool) {
         .unwrap();
 
     // An app and its key, registered at instance 0.
-    let signer =
-        PemSigner::from_pem(KeyId::generate(), &PemSigner::generate_pem(2048).unwrap()).unwrap();
+    let signer = new_signer();
     let (app_id, provider) = register_app(&http, &urls[0], &[&signer]).await;
 
     // Nonces round-robin over the instances; a token for each.

@@ -244,7 +244,7 @@ impl Client {
         if self.state() == State::Deauthenticating {
             return Self::refuse_while_deauthenticating(&State::Deauthenticating);
         }
-        let _: Health = send(self.get("/healthz")).await?;
+        let _: Health = send(self.request(reqwest::Method::GET, "/healthz")).await?;
         {
             let mut state = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
             if *state == State::Disconnected {
@@ -394,7 +394,11 @@ impl Client {
             app_id: self.inner.app_id.to_string(),
             identity_token: token.into_string(),
         };
-        let opened: SessionResponse = send(self.post("/sessions").json(&request)).await?;
+        let opened: SessionResponse = send(
+            self.request(reqwest::Method::POST, "/sessions")
+                .json(&request),
+        )
+        .await?;
         let local = &self.inner.local;
         local.save_session(&opened.user_id, &opened.session_token)?;
         local.save_identity(&opened.user_id, &opened.identity)?;
@@ -405,16 +409,11 @@ impl Client {
         Ok(opened.user_id)
     }
 
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    /// A request to the authority's `path`.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.inner
             .http
-            .post(format!("{}{path}", self.inner.authority))
-    }
-
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.inner
-            .http
-            .get(format!("{}{path}", self.inner.authority))
+            .request(method, format!("{}{path}", self.inner.authority))
     }
 
     fn opened(&self, session: Session) {
@@ -427,13 +426,22 @@ impl Client {
         let request = NonceRequest {
             app_id: Some(self.inner.app_id.to_string()),
         };
-        let issued: NonceResponse = send(self.post("/nonces").json(&request)).await?;
+        let issued: NonceResponse = send(
+            self.request(reqwest::Method::POST, "/nonces")
+                .json(&request),
+        )
+        .await?;
         Ok(issued.nonce)
     }
 
     /// `GET /identities/me`: the identity, or the re-challenge nonce.
     async fn get_me(&self, token: &str) -> Result<std::result::Result<Identity, String>> {
-        match send(self.get("/identities/me").bearer_auth(token)).await {
+        match send(
+            self.request(reqwest::Method::GET, "/identities/me")
+                .bearer_auth(token),
+        )
+        .await
+        {
             Ok(identity) => Ok(Ok(identity)),
             Err(ClientError::Api {
                 status: 401,
@@ -522,9 +530,7 @@ impl Client {
             unreachable!("checked in the transition")
         };
         let ended: Result<()> = send(
-            self.inner
-                .http
-                .delete(format!("{}/sessions/current", self.inner.authority))
+            self.request(reqwest::Method::DELETE, "/sessions/current")
                 .bearer_auth(&session.token),
         )
         .await;

@@ -27,13 +27,8 @@ pub enum UserStoreError {
     #[error("user store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The database was migrated by a newer Tessera: this one must not touch it.
-    #[error("the database schema is at version {found}, newer than this tessera knows (up to {known}); run a tessera at least as new as the one that migrated it")]
-    SchemaTooNew {
-        /// The newest migration applied to the database.
-        found: i64,
-        /// The newest migration this build carries.
-        known: i64,
-    },
+    #[error(transparent)]
+    SchemaTooNew(#[from] tessera_api::sql::SchemaTooNew),
     /// Hashing failed.
     #[error("password hashing failed")]
     Password(#[from] crate::password::PasswordError),
@@ -135,9 +130,7 @@ fn backend(e: sqlx::Error) -> UserStoreError {
 impl From<sql::MigrationError> for UserStoreError {
     fn from(e: sql::MigrationError) -> Self {
         match e {
-            sql::MigrationError::SchemaTooNew { found, known } => {
-                UserStoreError::SchemaTooNew { found, known }
-            }
+            sql::MigrationError::SchemaTooNew(too_new) => too_new.into(),
             other => UserStoreError::Backend(Box::new(other)),
         }
     }

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
+use tessera_api::sql::{PoolSettings, SchemaTooNew};
 use tessera_claims::{Profile, UserId};
 use tessera_identity::{
     CredentialVerifier, PasswordParams, Passwords, UserStore, UserStoreError, VerifiedUser,
+    POSTGRES_SCHEMA,
 };
 
 fn passwords() -> Passwords {
@@ -290,26 +292,25 @@ async fn newer_schema_is_refused(url: &str, mark_newer: &str) {
     let store = connect(url).await;
     assert_eq!(store.schema_version().await.unwrap(), 1);
     drop(store);
-    {
-        use sqlx::Connection as _;
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-        if url.starts_with("postgres") {
-            sqlx::query("SET search_path TO tessera_identity")
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        sqlx::query(mark_newer).execute(&mut conn).await.unwrap();
-    }
+    // The same pools the store opens (on PostgreSQL, in its schema).
+    let settings = PoolSettings {
+        max_connections: 1,
+        postgres_schema: Some(POSTGRES_SCHEMA),
+    };
+    let pools = tessera_api::sql::connect(url, settings).await.unwrap();
+    sqlx::query(mark_newer)
+        .execute(&pools.writer)
+        .await
+        .unwrap();
+    pools.writer.close().await;
     let err = UserStore::connect(url, 2, passwords()).await.unwrap_err();
     assert!(
         matches!(
             err,
-            UserStoreError::SchemaTooNew {
+            UserStoreError::SchemaTooNew(SchemaTooNew {
                 found: 20_991_231_000_000,
                 known: 1
-            }
+            })
         ),
         "{err:?}"
     );

@@ -9,12 +9,7 @@ use std::sync::Arc;
 use tessera_claims::KeyId;
 use tessera_signer::conformance;
 use tessera_signer::{build_signer, Pkcs11Config, Pkcs11Signer, SignerConfig, SignerError};
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set; run the suite with scripts/test (it starts SoftHSM2)")
-    })
-}
+use tessera_tests::env;
 
 fn config(key_label: Option<&str>, object_id: Option<&str>) -> Pkcs11Config {
     SignerConfigParts {

@@ -8,12 +8,7 @@ use std::sync::Arc;
 
 use tessera_claims::KeyId;
 use tessera_signer::{Pkcs11Signer, Signer as _, SignerConfig};
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set; run the suite with scripts/test (it starts SoftHSM2)")
-    })
-}
+use tessera_tests::env;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_goes_on_after_the_token_logs_the_process_out() {

@@ -35,13 +35,8 @@ pub enum StoreError {
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
     /// The database was migrated by a newer Tessera: this one must not touch it.
-    #[error("the database schema is at version {found}, newer than this tessera knows (up to {known}); run a tessera at least as new as the one that migrated it")]
-    SchemaTooNew {
-        /// The newest migration applied to the database.
-        found: i64,
-        /// The newest migration this build carries.
-        known: i64,
-    },
+    #[error(transparent)]
+    SchemaTooNew(#[from] tessera_api::sql::SchemaTooNew),
     /// Any other engine failure.
     #[error("storage failed")]
     Backend(#[source] BoxError),

@@ -163,9 +163,7 @@ fn backend(e: sqlx::Error) -> StoreError {
 impl From<sql::MigrationError> for StoreError {
     fn from(e: sql::MigrationError) -> Self {
         match e {
-            sql::MigrationError::SchemaTooNew { found, known } => {
-                StoreError::SchemaTooNew { found, known }
-            }
+            sql::MigrationError::SchemaTooNew(too_new) => too_new.into(),
             other => StoreError::Backend(Box::new(other)),
         }
     }
