@@ -72,7 +72,7 @@ async fn first_login_challenges_and_a_restarted_client_needs_none() {
     let seen = drain(&mut events);
     assert_eq!(seen[0], Event::Connected);
     assert!(
-        matches!(&seen[1], Event::AuthenticationChallenge { nonce } if nonce.len() == 43),
+        matches!(&seen[1], Event::AuthenticationChallenge { nonce } if nonce.len() == tessera_claims::Nonce::LEN),
         "{seen:?}"
     );
     assert_eq!(

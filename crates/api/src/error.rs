@@ -222,14 +222,19 @@ impl ApiError {
 
     /// A 429 `rate_limit_exceeded` with `Retry-After`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let secs = retry_after_secs.max(1);
-        let mut e = Self::new(
+        Self::new(
             ErrorId::RateLimitExceeded,
             "too many attempts; try again later",
         )
-        .with_data("retry_after_secs", secs);
-        e.retry_after_secs = Some(secs);
-        e
+        .with_retry_after(retry_after_secs)
+    }
+
+    /// Adds `Retry-After` (and `data.retry_after_secs`), as on a 503 at capacity.
+    #[must_use]
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        let secs = secs.max(1);
+        self.retry_after_secs = Some(secs);
+        self.with_data("retry_after_secs", secs)
     }
 
     /// Sends another status than the id's usual one (413 or 415 for

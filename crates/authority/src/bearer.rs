@@ -1,11 +1,10 @@
-//! Bearer values (nonces, session tokens, the admin token): made from the
-//! system's CSPRNG, stored and compared only as SHA-256 digests, each kind
-//! of digest its own type.
+//! Bearer values (session tokens, the admin token) made from the system's
+//! CSPRNG, and digests of bearer values (nonces too): stored and compared
+//! only as SHA-256 digests, each kind of digest its own type.
 
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use tessera_claims::Nonce;
 
 /// 32 bytes from the operating system's CSPRNG.
 fn random_32() -> [u8; 32] {
@@ -20,11 +19,6 @@ fn sha256(value: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
-}
-
-/// A fresh nonce.
-pub fn new_nonce() -> Nonce {
-    Nonce::from_bytes(random_32())
 }
 
 /// The SHA-256 of a nonce: the form in which nonces are stored.
@@ -142,7 +136,6 @@ mod tests {
         assert_eq!(format!("{a:?}"), "SessionToken(..)");
         assert_eq!(a.hash(), SessionTokenHash::of(a.as_str()));
         assert_ne!(a.hash(), b.hash());
-        assert_eq!(new_nonce().as_str().len(), 43);
         // The same text hashes the same as either kind; the types keep them apart.
         assert_eq!(
             NonceHash::of("x").as_bytes(),

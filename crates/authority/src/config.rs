@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use tessera_api::server::HttpConfig;
 
 /// Settings of `tessera authority serve`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -28,6 +29,8 @@ pub struct AuthorityConfig {
     pub tokens: TokenConfig,
     /// How often expired nonces and sessions are purged, in seconds.
     pub purge_interval_secs: u64,
+    /// Connection limits and timeouts.
+    pub http: HttpConfig,
 }
 
 /// `[nonces]`.
@@ -82,6 +85,7 @@ impl Default for AuthorityConfig {
             sessions: SessionConfig::default(),
             tokens: TokenConfig::default(),
             purge_interval_secs: 60,
+            http: HttpConfig::default(),
         }
     }
 }
@@ -132,6 +136,9 @@ impl AuthorityConfig {
                 message: message.into(),
             })
         };
+        if let Err((key, message)) = self.http.check() {
+            return err(key, message);
+        }
         if !(1..=600).contains(&self.nonces.ttl_secs) {
             return err("nonces.ttl_secs", "must be between 1 and 600 seconds");
         }

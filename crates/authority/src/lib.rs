@@ -15,7 +15,7 @@
 //!
 //! let config = AuthorityConfig::default();
 //! let store = Arc::new(SqlStore::connect(&config.database_url, config.database_pool_size).await?);
-//! let state = AppState::new(store.clone(), store, config, Some("an admin token of 16+ chars"));
+//! let state = AppState::new(store, None, config, Some("an admin token of 16+ chars"));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:7700").await?;
 //! serve(listener, state, std::future::pending()).await?;
 //! # Ok(())
@@ -27,6 +27,7 @@ mod bearer;
 mod config;
 mod error;
 mod metrics;
+pub mod nonce;
 mod routes;
 mod state;
 pub mod store;
@@ -65,32 +66,33 @@ pub async fn open_with_time(
     time: Arc<dyn tessera_claims::TimeSource>,
 ) -> Result<AppState, OpenError> {
     config.check()?;
-    let (store, mut nonces) = open_sql(&config).await?;
-    if config.nonces.backend == NonceBackend::Redis {
-        let url = config.nonces.redis_url.as_deref().unwrap_or_default();
-        nonces = Arc::new(RedisNonceStore::connect(url, &config.nonces.redis_prefix).await?);
-    }
-    Ok(AppState::with_time(
-        store,
-        nonces,
-        config,
-        admin_token,
-        time,
-    ))
+    let store = open_sql(&config).await?;
+    let nonces: Option<Arc<dyn NonceStore>> = match config.nonces.backend {
+        NonceBackend::Database => None,
+        NonceBackend::Redis => {
+            let url = config.nonces.redis_url.as_deref().unwrap_or_default();
+            Some(Arc::new(
+                RedisNonceStore::connect(url, &config.nonces.redis_prefix).await?,
+            ))
+        }
+    };
+    let state = AppState::with_time(store, nonces, config, admin_token, time);
+    // The first start of a deployment adds its first nonce key here.
+    state.keyring().await?;
+    Ok(state)
 }
 
 /// Opens the configured database alone (applying missing migrations and
 /// refusing a newer schema): for `migrate`, `export` and `import`.
 pub async fn open_store(config: &AuthorityConfig) -> Result<Arc<dyn Store>, OpenError> {
     config.check()?;
-    Ok(open_sql(config).await?.0)
+    open_sql(config).await
 }
 
-async fn open_sql(
-    config: &AuthorityConfig,
-) -> Result<(Arc<dyn Store>, Arc<dyn NonceStore>), OpenError> {
-    let store = Arc::new(SqlStore::connect(&config.database_url, config.database_pool_size).await?);
-    Ok((store.clone(), store))
+async fn open_sql(config: &AuthorityConfig) -> Result<Arc<dyn Store>, OpenError> {
+    Ok(Arc::new(
+        SqlStore::connect(&config.database_url, config.database_pool_size).await?,
+    ))
 }
 
 /// The authority could not start.
@@ -114,7 +116,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let purge = tokio::spawn(purge_loop(state.clone()));
-    let result = tessera_api::server::serve(listener, router(state), shutdown).await;
+    let http = state.config.http.clone();
+    let result = tessera_api::server::serve(listener, router(state), &http, shutdown).await;
     purge.abort();
     result
 }
@@ -125,13 +128,12 @@ async fn purge_loop(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = state.now();
-        match state.nonces.purge_expired_nonces(now).await {
-            Ok(p) => state.metrics.nonces_purged(p.unused_nonces, p.used_nonces),
-            Err(e) => tracing::warn!(error = %e, "purging expired nonces failed"),
+        match state.store.purge_expired(state.now()).await {
+            Ok(p) => state.metrics.purged(p.used_nonces, p.sessions),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
         }
-        if let Err(e) = state.store.purge_expired_sessions(now).await {
-            tracing::warn!(error = %e, "purging expired sessions failed");
+        if let Err(e) = state.keyring().await {
+            tracing::warn!(error = %e, "reading the nonce keys failed");
         }
     }
 }

@@ -33,8 +33,8 @@ struct ReasonLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabels {
-    state: &'static str,
+struct KindLabels {
+    kind: &'static str,
 }
 
 /// The authority's counters and histograms.
@@ -45,7 +45,7 @@ pub struct Metrics {
     latency: Family<LatencyLabels, Histogram>,
     nonces_issued: Counter,
     nonces_consumed: Counter,
-    nonces_expired: Family<StateLabels, Counter>,
+    purged: Family<KindLabels, Counter>,
     sessions_opened: Counter,
     sessions_ended: Counter,
     rejections: Family<ReasonLabels, Counter>,
@@ -76,11 +76,11 @@ impl Default for Metrics {
             "Nonces consumed by a session",
             nonces_consumed.clone(),
         );
-        let nonces_expired = Family::<StateLabels, Counter>::default();
+        let purged = Family::<KindLabels, Counter>::default();
         registry.register(
-            "nonces_expired",
-            "Nonces purged after their expiry, by whether they were used",
-            nonces_expired.clone(),
+            "purged",
+            "Expired records purged: used nonces and sessions",
+            purged.clone(),
         );
         let sessions_opened = Counter::default();
         registry.register(
@@ -106,7 +106,7 @@ impl Default for Metrics {
             latency,
             nonces_issued,
             nonces_consumed,
-            nonces_expired,
+            purged,
             sessions_opened,
             sessions_ended,
             rejections,
@@ -131,13 +131,13 @@ impl Metrics {
         self.nonces_consumed.inc();
     }
 
-    pub(crate) fn nonces_purged(&self, unused: u64, used: u64) {
-        self.nonces_expired
-            .get_or_create(&StateLabels { state: "unused" })
-            .inc_by(unused);
-        self.nonces_expired
-            .get_or_create(&StateLabels { state: "used" })
-            .inc_by(used);
+    pub(crate) fn purged(&self, used_nonces: u64, sessions: u64) {
+        self.purged
+            .get_or_create(&KindLabels { kind: "used_nonce" })
+            .inc_by(used_nonces);
+        self.purged
+            .get_or_create(&KindLabels { kind: "session" })
+            .inc_by(sessions);
     }
 
     pub(crate) fn session_opened(&self) {

@@ -10,7 +10,8 @@ use tessera_claims::{AppId, ProviderId, PublicKey, SystemTime, TimeSource, Trust
 use crate::bearer::AdminToken;
 use crate::config::AuthorityConfig;
 use crate::metrics::Metrics;
-use crate::store::{App, KeyRecord, NonceStore, Result, Store, StoreError};
+use crate::nonce::{Closed, Keyring, OpenedNonce, KEYRING_MISS_RELOAD, KEYRING_REFRESH};
+use crate::store::{App, KeyRecord, NonceRefusal, NonceStore, Result, Store, StoreError};
 
 /// How long a provider's parsed keys are reused before they are read again.
 /// Changes made through this process take effect at once; this bounds how
@@ -26,8 +27,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// Apps, keys, sessions, identities.
     pub store: Arc<dyn Store>,
-    /// Nonces.
-    pub nonces: Arc<dyn NonceStore>,
+    /// Where used nonces are recorded when not in `store` (Redis).
+    pub nonces: Option<Arc<dyn NonceStore>>,
     /// Settings.
     pub config: AuthorityConfig,
     /// The admin token; `None` disables the admin API.
@@ -38,6 +39,8 @@ pub struct Inner {
     pub time: Arc<dyn TimeSource>,
     keys: KeyCache,
     apps: RwLock<HashMap<AppId, App>>,
+    keyring: RwLock<Option<Arc<Keyring>>>,
+    keyring_load: tokio::sync::Mutex<()>,
 }
 
 impl std::ops::Deref for AppState {
@@ -49,11 +52,12 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// State over the given stores. `admin_token` (at least 16 characters)
-    /// enables the admin API.
+    /// State over the given stores: `nonces` keeps used-nonce records apart
+    /// from `store` (else `store` keeps them, in the same transaction as the
+    /// session). `admin_token` (at least 16 characters) enables the admin API.
     pub fn new(
         store: Arc<dyn Store>,
-        nonces: Arc<dyn NonceStore>,
+        nonces: Option<Arc<dyn NonceStore>>,
         config: AuthorityConfig,
         admin_token: Option<&str>,
     ) -> Self {
@@ -64,7 +68,7 @@ impl AppState {
     /// [`tessera_claims::ManualTime`] in tests of expiry).
     pub fn with_time(
         store: Arc<dyn Store>,
-        nonces: Arc<dyn NonceStore>,
+        nonces: Option<Arc<dyn NonceStore>>,
         config: AuthorityConfig,
         admin_token: Option<&str>,
         time: Arc<dyn TimeSource>,
@@ -78,6 +82,8 @@ impl AppState {
             time,
             keys: KeyCache::default(),
             apps: RwLock::default(),
+            keyring: RwLock::default(),
+            keyring_load: tokio::sync::Mutex::default(),
         }))
     }
 
@@ -120,6 +126,60 @@ impl AppState {
         );
         self.keys.put(generation, *provider_id, keys.clone());
         Ok(keys)
+    }
+
+    /// The nonce MAC keys, read again when older than [`KEYRING_REFRESH`]
+    /// (the first read of a new deployment adds its first key).
+    pub async fn keyring(&self) -> Result<Arc<Keyring>> {
+        match self.held_keyring() {
+            Some(ring) if ring.age() < KEYRING_REFRESH => Ok(ring),
+            _ => self.reload_keyring().await,
+        }
+    }
+
+    fn held_keyring(&self) -> Option<Arc<Keyring>> {
+        self.keyring
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the nonce MAC keys from the store.
+    pub async fn reload_keyring(&self) -> Result<Arc<Keyring>> {
+        let _one_at_a_time = self.keyring_load.lock().await;
+        let records = self
+            .store
+            .nonce_keys(&crate::nonce::new_key(self.now()))
+            .await?;
+        let ring = Arc::new(
+            Keyring::new(&records)
+                .ok_or_else(|| StoreError::Corrupt("no active nonce key".into()))?,
+        );
+        *self.keyring.write().unwrap_or_else(|e| e.into_inner()) = Some(ring.clone());
+        Ok(ring)
+    }
+
+    /// Checks a presented nonce for an app (see [`Keyring::open`]); a key
+    /// id the keyring lacks makes it read the keys again, at most every
+    /// [`KEYRING_MISS_RELOAD`].
+    pub async fn open_nonce(
+        &self,
+        nonce: &str,
+        app_id: &AppId,
+    ) -> Result<std::result::Result<OpenedNonce, NonceRefusal>> {
+        let now = self.now();
+        let mut ring = self.keyring().await?;
+        if matches!(ring.open(nonce, app_id, now), Err(Closed::UnknownKey(_)))
+            && ring.age() >= KEYRING_MISS_RELOAD
+        {
+            ring = self.reload_keyring().await?;
+        }
+        Ok(ring
+            .open(nonce, app_id, now)
+            .map_err(|closed| match closed {
+                Closed::Refused(refusal) => refusal,
+                Closed::UnknownKey(_) => NonceRefusal::Unknown,
+            }))
     }
 
     /// Forgets a provider's cached keys after a change.

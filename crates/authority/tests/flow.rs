@@ -15,7 +15,7 @@ async fn nonce_token_session_identity_deauthentication() {
     let signer = new_signer();
     let app = authority.app_with_key(&signer).await;
     let nonce = authority.nonce(None).await;
-    assert_eq!(nonce.len(), 43);
+    assert_eq!(nonce.len(), tessera_claims::Nonce::LEN);
     let c = Claims::builder(
         app.provider_id,
         UserId::new("ada@example.com").unwrap(),
@@ -69,7 +69,7 @@ async fn nonce_token_session_identity_deauthentication() {
     assert_eq!(body["id"], "authentication_required");
     assert_eq!(body["code"], 4);
     let fresh = body["data"]["nonce"].as_str().unwrap();
-    assert_eq!(fresh.len(), 43);
+    assert_eq!(fresh.len(), tessera_claims::Nonce::LEN);
 
     // The re-challenge nonce is real: answering it opens a new session.
     let c = claims(app.provider_id, "ada@example.com", fresh);
@@ -99,7 +99,10 @@ async fn missing_unknown_and_malformed_sessions_are_re_challenged() {
         let (status, body) = split(r.send().await.unwrap()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
         assert_eq!(body["id"], "authentication_required");
-        assert_eq!(body["data"]["nonce"].as_str().unwrap().len(), 43);
+        assert_eq!(
+            body["data"]["nonce"].as_str().unwrap().len(),
+            tessera_claims::Nonce::LEN
+        );
     }
     let r = authority
         .http

@@ -17,12 +17,7 @@ use tower::ServiceExt as _;
 
 async fn state() -> AppState {
     let store = Arc::new(SqlStore::connect("sqlite::memory:", 1).await.unwrap());
-    AppState::new(
-        store.clone(),
-        store,
-        AuthorityConfig::default(),
-        Some(ADMIN),
-    )
+    AppState::new(store, None, AuthorityConfig::default(), Some(ADMIN))
 }
 
 async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
@@ -190,7 +185,7 @@ async fn admin_requires_its_token() {
     }
     // No admin token configured: the admin API is off.
     let store = Arc::new(SqlStore::connect("sqlite::memory:", 1).await.unwrap());
-    let closed = AppState::new(store.clone(), store, AuthorityConfig::default(), None);
+    let closed = AppState::new(store, None, AuthorityConfig::default(), None);
     let r = Request::get("/admin/apps/x")
         .header("authorization", "Bearer ")
         .body(Body::empty())

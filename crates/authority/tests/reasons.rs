@@ -109,7 +109,7 @@ async fn every_reason_from_a_real_request_and_failures_do_not_burn_the_nonce() {
                 &with(
                     c.clone(),
                     "nce",
-                    json!(tessera_claims::Nonce::from_bytes([9; 32]).as_str()),
+                    json!(tessera_claims::Nonce::from_bytes([9; 48]).as_str()),
                 ),
             )
             .await,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use tessera_authority::store::conformance::{self, Purge};
+use tessera_authority::store::conformance;
 use tessera_authority::store::{Engine, RedisNonceStore, SqlStore};
 use tessera_authority::NonceBackend;
 use tessera_claims::{unix_now, KeyId};
@@ -20,8 +20,8 @@ use tessera_tests::ScratchDatabase;
 async fn sql_store(store: Arc<SqlStore>) {
     conformance::apps_and_keys(store.as_ref()).await;
     conformance::sessions_and_identities(store.as_ref()).await;
-    conformance::nonces(store.clone(), unix_now()).await;
-    conformance::nonce_purge(store.as_ref(), unix_now() + 3_600, Purge::Explicit).await;
+    conformance::redemption(store.clone()).await;
+    conformance::nonce_keys(store.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +41,7 @@ async fn sqlite_in_memory_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store() {
-    // A database of its own: the purge removes every expired nonce.
+    // A database of its own: the nonce-key suite counts every key.
     let db = ScratchDatabase::create().await;
     let store = Arc::new(SqlStore::connect(&db.url, 8).await.unwrap());
     assert_eq!(store.engine(), Engine::Postgres);
@@ -60,8 +60,7 @@ async fn redis_nonce_store() {
             .await
             .unwrap(),
     );
-    conformance::nonces(store.clone(), unix_now()).await;
-    conformance::nonce_purge(store.as_ref(), unix_now(), Purge::ByEngine).await;
+    conformance::nonce_marks(store, unix_now()).await;
 }
 
 /// The whole authority on PostgreSQL with nonces in Redis, then on PostgreSQL alone.

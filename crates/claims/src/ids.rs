@@ -373,17 +373,17 @@ impl fmt::Display for IdentityId {
     }
 }
 
-/// A nonce in the authority's form: 32 random bytes, base64url without
-/// padding (43 characters of `A-Za-z0-9-_`).
+/// A nonce in the authority's form: 48 bytes (an expiry, 18 random bytes
+/// and a MAC), base64url without padding (64 characters of `A-Za-z0-9-_`).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Nonce(String);
 
 impl Nonce {
     /// Length of the encoded form.
-    pub const LEN: usize = 43;
+    pub const LEN: usize = 64;
 
-    /// Encodes 32 bytes, which must come from a CSPRNG.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+    /// Encodes the authority's 48 bytes.
+    pub fn from_bytes(bytes: [u8; 48]) -> Self {
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }
 
@@ -408,7 +408,7 @@ impl FromStr for Nonce {
         } else {
             Err(IdError {
                 kind: "nonce",
-                expected: "43 characters of base64url without padding",
+                expected: "64 characters of base64url without padding",
             })
         }
     }
@@ -492,8 +492,8 @@ mod tests {
     }
 
     #[test]
-    fn nonces_are_43_base64url_characters() {
-        let n = Nonce::from_bytes([7; 32]);
+    fn nonces_are_64_base64url_characters() {
+        let n = Nonce::from_bytes([7; 48]);
         assert_eq!(n.as_str().len(), Nonce::LEN);
         assert_eq!(n.as_str().parse::<Nonce>().unwrap(), n);
         assert!("a+b".parse::<Nonce>().is_err());

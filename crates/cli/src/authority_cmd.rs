@@ -48,6 +48,14 @@ pub enum AuthorityCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Start signing new nonces with a fresh MAC key. Nonces of the previous
+    /// keys stay valid until they expire; running instances pick the new key
+    /// up within a minute.
+    RotateNonceKey {
+        /// Config file (TOML); without one, the embedded defaults and `TESSERA_*` variables.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Load a running authority from this process: `POST /nonces` or whole `POST /sessions`.
     Bench(crate::load_bench::BenchArgs),
 }
@@ -117,6 +125,21 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
             eprintln!(
                 "imported into {database}: apps {} created, {} unchanged; keys {} created, {} unchanged, {} revoked",
                 s.apps_created, s.apps_unchanged, s.keys_created, s.keys_unchanged, s.keys_revoked
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AuthorityCommand::RotateNonceKey { config } => {
+            let (store, database) = open_store(config.as_deref()).await?;
+            let now = tessera_claims::unix_now();
+            let key = tessera_authority::nonce::new_key(now);
+            let forget_before = now - tessera_authority::nonce::RETIRED_KEY_GRACE_SECS;
+            store
+                .rotate_nonce_key(&key, forget_before)
+                .await
+                .with_context(|| format!("cannot rotate the nonce key in {database}"))?;
+            eprintln!(
+                "{database}: nonces are now signed with key {:08x}",
+                key.key_id
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use tessera_api::server::HttpConfig;
 use tessera_claims::{KeyId, ProviderId};
 use tessera_signer::SignerConfig;
 
@@ -47,6 +48,9 @@ pub struct IdentityConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_body_limit")]
     pub body_limit_bytes: usize,
+    /// Connection limits and timeouts.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 /// A key no longer signing but still published.

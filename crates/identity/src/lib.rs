@@ -77,6 +77,9 @@ pub async fn open_with(
     config: IdentityConfig,
     verifier: Arc<dyn CredentialVerifier>,
 ) -> Result<IdentityState, OpenError> {
+    if let Err((key, message)) = config.http.check() {
+        return Err(OpenError::Config(format!("`{key}` {message}")));
+    }
     let signer = tessera_signer::build_signer(&config.signer).await?;
     let issuer = Issuer::new(
         signer,
@@ -111,5 +114,6 @@ pub async fn serve(
     state: IdentityState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tessera_api::server::serve(listener, router(state), shutdown).await
+    let http = state.config.http.clone();
+    tessera_api::server::serve(listener, router(state), &http, shutdown).await
 }

@@ -69,18 +69,22 @@ fn wrong_content_type() -> ApiError {
         .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE.as_u16())
 }
 
+/// A 413: the body is over the limit, declared or as read.
+pub(crate) fn body_too_large() -> ApiError {
+    ApiError::invalid_request("the body is too large")
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE.as_u16())
+}
+
 /// The whole body, within the body limit of the layer stack.
 async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         let status = rejection.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "the body is too large"
+        let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            body_too_large()
         } else {
-            "the body could not be read"
+            ApiError::invalid_request("the body could not be read").with_status(status.as_u16())
         };
-        ApiError::invalid_request(message)
-            .with_status(status.as_u16())
-            .caused_by(rejection.body_text())
+        error.caused_by(rejection.body_text())
     })
 }
 

@@ -3,10 +3,12 @@
 
 mod json;
 mod response;
+mod serve;
 mod stack;
 
 pub use json::{ApiJson, OptionalJson};
-pub use stack::{serve, with_common_layers, ClientAddr, Limits};
+pub use serve::{serve, HttpConfig, MAX_REQUEST_ID_LEN};
+pub use stack::{with_common_layers, ClientAddr, Limits};
 
 /// A 201 with a JSON body.
 pub fn created<T: serde::Serialize>(body: T) -> axum::response::Response {

@@ -1,12 +1,13 @@
 //! The layers every route of both services runs under, and `serve`.
 
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -36,6 +37,9 @@ pub fn with_common_layers(routes: Router, limits: Limits) -> Router {
                 .with_status(StatusCode::METHOD_NOT_ALLOWED.as_u16())
         })
         .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            refuse_declared_oversize(request, next, limits.body_bytes)
+        }))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -56,20 +60,18 @@ pub fn with_common_layers(routes: Router, limits: Limits) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish. Handlers can read the peer's address with
-/// [`ClientAddr`].
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+/// 413 at once for a body declared larger than the limit, on every route,
+/// whether or not it reads its body.
+async fn refuse_declared_oversize(request: Request, next: Next, limit: usize) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return super::json::body_too_large().into_response();
+    }
+    next.run(request).await
 }
 
 /// The client's IP address (unspecified when the router runs without

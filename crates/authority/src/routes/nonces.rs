@@ -8,20 +8,15 @@ use tessera_api::{rfc3339, ApiError};
 use tessera_claims::{AppId, Nonce};
 
 use super::find_app;
-use crate::bearer::{new_nonce, NonceHash};
 use crate::AppState;
 
-/// Issues a nonce, bound to `app_id` when one is given.
+/// Issues a nonce, bound to `app_id` when one is given. Nothing is written.
 pub(crate) async fn issue(
     state: &AppState,
     app_id: Option<&AppId>,
 ) -> Result<(Nonce, i64), ApiError> {
-    let nonce = new_nonce();
     let expires_at = state.now() + state.config.nonces.ttl_secs as i64;
-    state
-        .nonces
-        .issue(&NonceHash::of(nonce.as_str()), app_id, expires_at)
-        .await?;
+    let nonce = state.keyring().await?.issue(app_id, expires_at);
     state.metrics.nonce_issued();
     Ok((nonce, expires_at))
 }

@@ -8,12 +8,14 @@ use axum::Json;
 use tessera_api::authority::{Identity, SessionRequest, SessionResponse};
 use tessera_api::server::{created, ApiJson};
 use tessera_api::{rfc3339, ApiError};
-use tessera_claims::{verify, Clock, Reason, Rejection, URL_DECODED_NONCE_HINT};
+use tessera_claims::{verify, Clock, Profile, Reason, Rejection, URL_DECODED_NONCE_HINT};
 
 use super::find_app;
 use crate::bearer::{NonceHash, SessionToken, SessionTokenHash};
 use crate::error::{authentication_required, token_rejected};
-use crate::store::{IdentityRecord, NonceRefusal, SessionRecord};
+use crate::store::{
+    AlreadyUsed, IdentityRecord, NonceRefusal, SessionRecord, StoreError, UsedNonce,
+};
 use crate::AppState;
 
 /// The identity as the API shows it.
@@ -73,14 +75,14 @@ pub(crate) async fn create(
     };
     let verified = verify(token, keys.as_slice(), clock).map_err(reject)?;
     let claims = verified.claims;
-    if let Err(refusal) = state
-        .nonces
-        .consume(&NonceHash::of(&claims.nce), &app_id, now)
+    let opened = state
+        .open_nonce(&claims.nce, &app_id)
         .await?
-    {
-        return Err(reject(nonce_rejection(refusal, &claims.nce)));
-    }
-    state.metrics.nonce_consumed();
+        .map_err(|refusal| reject(nonce_rejection(refusal, &claims.nce)))?;
+    let nonce = UsedNonce {
+        hash: NonceHash::of(&claims.nce),
+        expires_at: opened.expires_at,
+    };
     let session_token = SessionToken::generate();
     let session = SessionRecord {
         token_hash: session_token.hash(),
@@ -89,7 +91,10 @@ pub(crate) async fn create(
         created_at: now,
         expires_at: now.saturating_add(state.config.sessions.ttl_secs as i64),
     };
-    let identity = state.store.open_session(&session, &claims.profile).await?;
+    let identity = redeem(&state, &nonce, &session, &claims.profile)
+        .await?
+        .map_err(|AlreadyUsed| reject(nonce_rejection(NonceRefusal::Used, &claims.nce)))?;
+    state.metrics.nonce_consumed();
     state.metrics.session_opened();
     tracing::info!(app_id = %app_id, kid = %verified.key.kid, "session opened");
     Ok(created(SessionResponse {
@@ -98,6 +103,49 @@ pub(crate) async fn create(
         identity: identity_body(&identity),
         expires_at: rfc3339(session.expires_at),
     }))
+}
+
+/// Marks the nonce used and opens the session, both or neither: in one
+/// transaction when the store keeps used nonces, else by taking the mark
+/// back when the session cannot be written.
+async fn redeem(
+    state: &AppState,
+    nonce: &UsedNonce,
+    session: &SessionRecord,
+    profile: &Profile,
+) -> Result<Result<IdentityRecord, AlreadyUsed>, ApiError> {
+    let Some(marks) = &state.nonces else {
+        return state
+            .store
+            .redeem(nonce, session, profile)
+            .await
+            .map_err(session_not_stored);
+    };
+    let Some(marker) = marks.mark_used(nonce, state.now()).await? else {
+        return Ok(Err(AlreadyUsed));
+    };
+    match state.store.open_session(session, profile).await {
+        Ok(identity) => Ok(Ok(identity)),
+        Err(e) => match marks.unmark(nonce, &marker).await {
+            Ok(()) => Err(session_not_stored(e)),
+            Err(unmark) => {
+                tracing::error!(error = %unmark, "taking back a nonce mark failed");
+                Err(ApiError::unavailable(
+                    "the session could not be stored and the nonce may count as used; request a new nonce and identity token",
+                    e,
+                ))
+            }
+        },
+    }
+}
+
+/// The session write failed and the nonce was left unused.
+fn session_not_stored(e: StoreError) -> ApiError {
+    ApiError::unavailable(
+        "the session could not be stored; the nonce was not used, so the same identity token may be sent again",
+        e,
+    )
+    .with_retry_after(1)
 }
 
 /// An authenticated request: the live session named by the `Authorization` header.

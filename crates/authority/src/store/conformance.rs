@@ -7,16 +7,14 @@
 //! use tessera_authority::store::conformance;
 //! conformance::apps_and_keys(store.as_ref()).await;
 //! conformance::sessions_and_identities(store.as_ref()).await;
-//! let now = tessera_claims::unix_now();
-//! conformance::nonces(store.clone(), now).await;
-//! conformance::nonce_purge(store.as_ref(), now, conformance::Purge::Explicit).await;
+//! conformance::redemption(store.clone()).await;
+//! conformance::nonce_keys(store.as_ref()).await;
 //! # }
 //! ```
 //!
-//! Each function panics at the first broken rule. Ids are random, so the
-//! suite can run against a store that holds other data; pick `now` apart
-//! from other users of the same nonce store, as purges remove every
-//! expired nonce.
+//! A separate used-nonce store (Redis) runs [`nonce_marks`]. Each function
+//! panics at the first broken rule. Ids are random, but `nonce_keys`
+//! expects a database of its own (it counts every key).
 #![allow(clippy::missing_panics_doc)]
 
 use std::sync::Arc;
@@ -24,8 +22,8 @@ use std::sync::Arc;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 
 use super::{
-    App, KeyRecord, NonceHash, NonceRefusal, NonceStore, SessionRecord, SessionTokenHash, Store,
-    StoreError,
+    AlreadyUsed, App, KeyRecord, Marker, NonceHash, NonceKeyRecord, NonceStore, SessionRecord,
+    SessionTokenHash, Store, StoreError, UsedNonce,
 };
 
 fn app() -> App {
@@ -177,7 +175,7 @@ pub async fn sessions_and_identities(store: &dyn Store) {
         ..session.clone()
     };
     store.open_session(&live, &update).await.unwrap();
-    assert!(store.purge_expired_sessions(200).await.unwrap() >= 1);
+    assert!(store.purge_expired(200).await.unwrap().sessions >= 1);
     assert_eq!(
         store.session(&session.token_hash, 150).await.unwrap(),
         None,
@@ -190,103 +188,182 @@ pub async fn sessions_and_identities(store: &dyn Store) {
     );
 }
 
-/// Nonces: binding to an app, expiry, single use, and of 32 concurrent
-/// consumers exactly one winner.
-pub async fn nonces(nonces: Arc<dyn NonceStore>, now: i64) {
-    let app = AppId::generate(Environment::Staging);
-    let other = AppId::generate(Environment::Staging);
-    let (free, bound, late) = (nonce_hash(), nonce_hash(), nonce_hash());
-    nonces.issue(&free, None, now + 600).await.unwrap();
-    nonces.issue(&bound, Some(&other), now + 600).await.unwrap();
-    nonces.issue(&late, Some(&app), now + 1).await.unwrap();
-    assert_eq!(
-        nonces.consume(&bound, &app, now).await.unwrap(),
-        Err(NonceRefusal::Unknown)
-    );
-    assert_eq!(
-        nonces.consume(&nonce_hash(), &app, now).await.unwrap(),
-        Err(NonceRefusal::Unknown)
-    );
-    assert_eq!(
-        nonces.consume(&late, &app, now + 1).await.unwrap(),
-        Err(NonceRefusal::Expired)
-    );
-    assert_eq!(nonces.consume(&free, &app, now).await.unwrap(), Ok(()));
-    assert_eq!(
-        nonces.consume(&free, &app, now + 1).await.unwrap(),
-        Err(NonceRefusal::Used)
-    );
-    assert_eq!(nonces.consume(&bound, &other, now).await.unwrap(), Ok(()));
+fn used(expires_at: i64) -> UsedNonce {
+    UsedNonce {
+        hash: nonce_hash(),
+        expires_at,
+    }
+}
 
-    // Of 32 concurrent consumers of one nonce, exactly one wins.
-    let contested = nonce_hash();
-    nonces
-        .issue(&contested, Some(&app), now + 600)
+fn session_of(app: &App, user: &str) -> SessionRecord {
+    SessionRecord {
+        token_hash: session_hash(),
+        app_id: app.app_id,
+        user_id: UserId::new(user).unwrap(),
+        created_at: 100,
+        expires_at: 10_000,
+    }
+}
+
+/// Redemption: a nonce opens one session, a second use writes nothing, of
+/// 32 concurrent redeemers exactly one wins, a failed session write leaves
+/// the nonce unused, and used-nonce records go once expired.
+pub async fn redemption(store: Arc<dyn Store>) {
+    let a = app();
+    store.create_app(&a).await.unwrap();
+    let profile = Profile::default();
+    let nonce = used(5_000);
+    let first = session_of(&a, "redeemer");
+    assert!(store
+        .redeem(&nonce, &first, &profile)
+        .await
+        .unwrap()
+        .is_ok());
+    let second = session_of(&a, "redeemer");
+    assert_eq!(
+        store.redeem(&nonce, &second, &profile).await.unwrap(),
+        Err(AlreadyUsed)
+    );
+    assert_eq!(
+        store.session(&second.token_hash, 200).await.unwrap(),
+        None,
+        "a refused redemption opens no session"
+    );
+
+    // A session write that fails (its token hash is taken) leaves the nonce unused.
+    let fresh = used(5_000);
+    let clash = SessionRecord {
+        token_hash: first.token_hash,
+        ..session_of(&a, "clash")
+    };
+    assert!(matches!(
+        store.redeem(&fresh, &clash, &profile).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .redeem(&fresh, &session_of(&a, "clash"), &profile)
+            .await
+            .unwrap()
+            .is_ok(),
+        "the nonce is still redeemable after a failed session write"
+    );
+
+    let contested = used(5_000);
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let (store, session) = (store.clone(), session_of(&a, &format!("racer-{i}")));
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem(&contested, &session, &Profile::default())
+                .await
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        // A store may also refuse a racer as busy; it must never let two win.
+        if let Ok(Ok(_)) = task.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one concurrent redemption wins");
+
+    let purged = store.purge_expired(5_000).await.unwrap();
+    assert!(purged.used_nonces >= 3, "{purged:?}");
+    assert!(
+        store
+            .redeem(&nonce, &session_of(&a, "after"), &profile)
+            .await
+            .unwrap()
+            .is_ok(),
+        "an expired record is gone (the authority refuses expired nonces itself)"
+    );
+}
+
+/// Nonce MAC keys: the first one is added once, rotation retires the
+/// active ones, and keys retired long ago are forgotten.
+pub async fn nonce_keys(store: &dyn Store) {
+    let key = |id: u32, at: i64| NonceKeyRecord {
+        key_id: id,
+        secret: random().to_vec(),
+        created_at: at,
+        retired_at: None,
+    };
+    let first = key(random_id(), 100);
+    let keys = store.nonce_keys(&first).await.unwrap();
+    let active: Vec<_> = keys.iter().filter(|k| k.retired_at.is_none()).collect();
+    assert_eq!(active.len(), 1, "{keys:?}");
+    let again = store.nonce_keys(&key(random_id(), 150)).await.unwrap();
+    assert_eq!(again, keys, "a second candidate is not added");
+
+    let second = key(random_id(), 200);
+    store.rotate_nonce_key(&second, 0).await.unwrap();
+    let keys = store.nonce_keys(&key(random_id(), 250)).await.unwrap();
+    let active: Vec<_> = keys.iter().filter(|k| k.retired_at.is_none()).collect();
+    assert_eq!(active, vec![&second]);
+    assert!(keys
+        .iter()
+        .any(|k| k.key_id == active_before(&again) && k.retired_at == Some(200)));
+
+    store
+        .rotate_nonce_key(&key(random_id(), 300), 250)
         .await
         .unwrap();
-    let tasks: Vec<_> = (0..32)
-        .map(|_| {
-            let n = nonces.clone();
-            tokio::spawn(async move { n.consume(&contested, &app, now).await.unwrap() })
-        })
-        .collect();
-    let mut wins = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(()) => wins += 1,
-            Err(r) => assert_eq!(r, NonceRefusal::Used),
-        }
-    }
-    assert_eq!(wins, 1);
-}
-
-/// How a nonce store gets rid of expired nonces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purge {
-    /// `purge_expired_nonces` removes them and counts them (SQL stores).
-    Explicit,
-    /// The engine expires them by itself; `purge_expired_nonces` removes
-    /// nothing (Redis).
-    ByEngine,
-}
-
-/// Purging: expired nonces go (used and unused counted apart) and never
-/// come back usable; live ones stay usable.
-pub async fn nonce_purge(nonces: &dyn NonceStore, now: i64, purge: Purge) {
-    let app = AppId::generate(Environment::Staging);
-    let (used, unused, live) = (nonce_hash(), nonce_hash(), nonce_hash());
-    nonces.issue(&used, Some(&app), now + 10).await.unwrap();
-    nonces.issue(&unused, None, now + 10).await.unwrap();
-    nonces.issue(&live, Some(&app), now + 600).await.unwrap();
-    assert_eq!(nonces.consume(&used, &app, now).await.unwrap(), Ok(()));
-    let purged = nonces.purge_expired_nonces(now + 10).await.unwrap();
-    match purge {
-        Purge::Explicit => {
-            assert!(
-                purged.used_nonces >= 1 && purged.unused_nonces >= 1,
-                "{purged:?}"
-            );
-            for gone in [&used, &unused] {
-                assert_eq!(
-                    nonces.consume(gone, &app, now + 10).await.unwrap(),
-                    Err(NonceRefusal::Unknown),
-                    "purged"
-                );
-            }
-        }
-        Purge::ByEngine => {
-            assert_eq!(purged, super::Purged::default());
-            for gone in [&used, &unused] {
-                assert_eq!(
-                    nonces.consume(gone, &app, now + 10).await.unwrap(),
-                    Err(NonceRefusal::Expired)
-                );
-            }
-        }
-    }
+    let keys = store.nonce_keys(&key(random_id(), 350)).await.unwrap();
+    assert_eq!(keys.len(), 2, "keys retired before 250 are gone: {keys:?}");
     assert_eq!(
-        nonces.consume(&live, &app, now + 10).await.unwrap(),
-        Ok(()),
-        "a live nonce survives the purge"
+        keys.iter()
+            .find(|k| k.key_id == second.key_id)
+            .unwrap()
+            .retired_at,
+        Some(300)
     );
+}
+
+fn active_before(keys: &[NonceKeyRecord]) -> u32 {
+    keys.iter().find(|k| k.retired_at.is_none()).unwrap().key_id
+}
+
+fn random_id() -> u32 {
+    let mut b = [0u8; 4];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    u32::from_be_bytes(b)
+}
+
+/// A separate used-nonce store: one mark per nonce, of 32 concurrent
+/// markers exactly one wins, and a mark is taken back only by its own marker.
+pub async fn nonce_marks(nonces: Arc<dyn NonceStore>, now: i64) {
+    let nonce = used(now + 600);
+    let marker = nonces.mark_used(&nonce, now).await.unwrap().unwrap();
+    assert_eq!(nonces.mark_used(&nonce, now).await.unwrap(), None);
+    nonces
+        .unmark(&nonce, &Marker("someone else's".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        nonces.mark_used(&nonce, now).await.unwrap(),
+        None,
+        "another marker takes nothing back"
+    );
+    nonces.unmark(&nonce, &marker).await.unwrap();
+    assert!(
+        nonces.mark_used(&nonce, now).await.unwrap().is_some(),
+        "a mark taken back leaves the nonce usable"
+    );
+
+    let contested = used(now + 600);
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let n = nonces.clone();
+        tasks.push(tokio::spawn(
+            async move { n.mark_used(&contested, now).await },
+        ));
+    }
+    let mut won = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap().is_some() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
 }

@@ -117,13 +117,52 @@ pub struct IdentityRecord {
 /// What purging expired rows removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
-    /// Nonces that expired unused.
-    pub unused_nonces: u64,
-    /// Nonces that expired after use.
+    /// Records of used nonces past their expiry.
     pub used_nonces: u64,
     /// Sessions past their time to live.
     pub sessions: u64,
 }
+
+/// A MAC key of the stateless nonces (see [`crate::nonce`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct NonceKeyRecord {
+    /// The id a nonce names its key by.
+    pub key_id: u32,
+    /// The HMAC-SHA256 key.
+    pub secret: Vec<u8>,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// When a newer key replaced it; it verifies nonces a while longer.
+    pub retired_at: Option<i64>,
+}
+
+impl Debug for NonceKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NonceKeyRecord")
+            .field("key_id", &self.key_id)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A nonce being redeemed: recorded as used until it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsedNonce {
+    /// SHA-256 of the nonce as presented.
+    pub hash: NonceHash,
+    /// When it expires; its record may go after that.
+    pub expires_at: i64,
+}
+
+/// The nonce had been used already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlreadyUsed;
+
+/// A used-marker held by a separate nonce store, to take back exactly the
+/// marker this redemption set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker(pub String);
 
 /// Why a nonce could not be consumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,19 +178,6 @@ pub enum NonceRefusal {
 /// A stored id that no longer parses.
 pub(crate) fn corrupt(what: &str) -> impl Fn(tessera_claims::IdError) -> StoreError + '_ {
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-/// Why a nonce that a SQL store's atomic update did not consume was refused,
-/// from its row (`None`: no such nonce).
-pub(crate) fn refusal(row: Option<(Option<String>, i64)>, app: &str, now: i64) -> NonceRefusal {
-    match row {
-        None => NonceRefusal::Unknown,
-        Some((Some(bound), _)) if bound != app => NonceRefusal::Unknown,
-        Some((_, expires_at)) if expires_at <= now => NonceRefusal::Expired,
-        // The update found it used (`used_at` is set), possibly by a
-        // concurrent caller a moment ago.
-        Some(_) => NonceRefusal::Used,
-    }
 }
 
 /// Apps, keys, sessions and identities.
@@ -198,28 +224,36 @@ pub trait Store: Debug + Send + Sync + 'static {
     async fn delete_session(&self, token_hash: &SessionTokenHash) -> Result<bool>;
     /// A user's identity in an app.
     async fn identity(&self, app_id: &AppId, user_id: &UserId) -> Result<Option<IdentityRecord>>;
-    /// Removes sessions past their expiry.
-    async fn purge_expired_sessions(&self, now: i64) -> Result<u64>;
+    /// Marks the nonce used and opens the session (as `open_session`) in
+    /// one transaction: both happen or neither. `Ok(Err(AlreadyUsed))` when
+    /// the nonce had been used, and nothing is written.
+    async fn redeem(
+        &self,
+        nonce: &UsedNonce,
+        session: &SessionRecord,
+        profile: &Profile,
+    ) -> Result<std::result::Result<IdentityRecord, AlreadyUsed>>;
+    /// Removes sessions past their expiry and records of expired used nonces.
+    async fn purge_expired(&self, now: i64) -> Result<Purged>;
+    /// Every nonce MAC key, after adding `candidate` if no key is active
+    /// (the first start of a deployment).
+    async fn nonce_keys(&self, candidate: &NonceKeyRecord) -> Result<Vec<NonceKeyRecord>>;
+    /// Retires the active keys at `new.created_at`, adds `new`, and deletes
+    /// keys retired before `forget_before`.
+    async fn rotate_nonce_key(&self, new: &NonceKeyRecord, forget_before: i64) -> Result<()>;
 }
 
-/// Single-use nonces with a time to live.
+/// Used-nonce records kept apart from the [`Store`] (in Redis, shared by
+/// several instances), when the store does not keep them itself.
 ///
 /// # Contract
-/// `consume` is atomic: of any number of concurrent calls for one nonce, at
-/// most one returns `Ok(())`. A consumed nonce stays known as used until it
-/// expires. Nonces are stored by their SHA-256 ([`NonceHash`]).
+/// `mark_used` is atomic: of any number of concurrent calls for one nonce,
+/// at most one returns a marker. A mark lasts at least until the nonce
+/// expires. `unmark` removes the mark only if it is still the given one.
 #[async_trait]
 pub trait NonceStore: Debug + Send + Sync + 'static {
-    /// Records a fresh nonce, optionally bound to an app.
-    async fn issue(&self, nonce: &NonceHash, app_id: Option<&AppId>, expires_at: i64)
-        -> Result<()>;
-    /// Consumes a nonce for an app at `now`.
-    async fn consume(
-        &self,
-        nonce: &NonceHash,
-        app_id: &AppId,
-        now: i64,
-    ) -> Result<std::result::Result<(), NonceRefusal>>;
-    /// Removes expired nonces.
-    async fn purge_expired_nonces(&self, now: i64) -> Result<Purged>;
+    /// Marks the nonce used; `None` if it already was.
+    async fn mark_used(&self, nonce: &UsedNonce, now: i64) -> Result<Option<Marker>>;
+    /// Takes back a mark set by `mark_used` (the session could not be opened).
+    async fn unmark(&self, nonce: &UsedNonce, marker: &Marker) -> Result<()>;
 }

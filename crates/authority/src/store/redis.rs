@@ -1,29 +1,24 @@
-//! Nonces in Redis, for several authority instances: issued with
-//! `SET NX EX`, consumed atomically by a Lua script that leaves a used-marker
-//! until the nonce's expiry has been reported for a while.
+//! Used-nonce marks in Redis, for several authority instances: `SET NX`
+//! with a time to live past the nonce's expiry, each mark a random value
+//! so that taking it back removes only the mark this instance set.
 
 use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use redis::aio::ConnectionManager;
 use redis::Script;
-use tessera_claims::AppId;
 
-use super::{NonceHash, NonceRefusal, NonceStore, Purged, Result, StoreError};
+use super::{Marker, NonceHash, NonceStore, Result, StoreError, UsedNonce};
 
-/// How long a nonce's key outlives its expiry, so that a late answer hears
-/// `nonce_expired` (or `nonce_used`) rather than `nonce_unknown`.
-const REPORT_GRACE_SECS: i64 = 600;
+/// How long a mark outlives its nonce's expiry (Redis keeps its own clock).
+const GRACE_SECS: i64 = 120;
 
-/// Values are `u|<expires_at>|<app or *>` (unused) or `x|…` (used).
-const CONSUME: &str = r"
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local state, expires, app = string.match(v, '^(%a)|(%-?%d+)|(.*)$')
-if not state then return 0 end
-if app ~= '*' and app ~= ARGV[2] then return 0 end
-if tonumber(ARGV[1]) >= tonumber(expires) then return 3 end
-if state == 'x' then return 2 end
-redis.call('SET', KEYS[1], 'x|' .. expires .. '|' .. app, 'KEEPTTL')
-return 1
+/// Deletes the key only if it still holds this instance's mark.
+const UNMARK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 ";
 
 /// The Redis nonce store.
@@ -31,7 +26,7 @@ return 1
 pub struct RedisNonceStore {
     conn: ConnectionManager,
     prefix: String,
-    consume: Script,
+    unmark: Script,
 }
 
 impl std::fmt::Debug for RedisNonceStore {
@@ -54,7 +49,7 @@ impl RedisNonceStore {
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
-            consume: Script::new(CONSUME),
+            unmark: Script::new(UNMARK),
         })
     }
 
@@ -64,60 +59,37 @@ impl RedisNonceStore {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        format!("{}nonce:{hex}", self.prefix)
+        format!("{}used-nonce:{hex}", self.prefix)
     }
 }
 
 #[async_trait]
 impl NonceStore for RedisNonceStore {
-    async fn issue(
-        &self,
-        nonce: &NonceHash,
-        app_id: Option<&AppId>,
-        expires_at: i64,
-    ) -> Result<()> {
-        let app = app_id.map_or_else(|| "*".to_owned(), ToString::to_string);
-        // Redis expires keys by its own (real) clock.
-        let ttl = (expires_at - tessera_claims::unix_now()).max(1) + REPORT_GRACE_SECS;
+    async fn mark_used(&self, nonce: &UsedNonce, now: i64) -> Result<Option<Marker>> {
+        let mut value = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut value).expect("the system random number generator failed");
+        let marker = Marker(URL_SAFE_NO_PAD.encode(value));
+        let ttl = (nonce.expires_at - now).max(1) + GRACE_SECS;
         let set: Option<String> = redis::cmd("SET")
-            .arg(self.key(nonce))
-            .arg(format!("u|{expires_at}|{app}"))
+            .arg(self.key(&nonce.hash))
+            .arg(&marker.0)
             .arg("NX")
             .arg("EX")
             .arg(ttl)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        match set {
-            Some(_) => Ok(()),
-            None => Err(StoreError::Conflict("nonce already issued".into())),
-        }
+        Ok(set.map(|_| marker))
     }
 
-    async fn consume(
-        &self,
-        nonce: &NonceHash,
-        app_id: &AppId,
-        now: i64,
-    ) -> Result<std::result::Result<(), NonceRefusal>> {
-        let outcome: i64 = self
-            .consume
-            .key(self.key(nonce))
-            .arg(now)
-            .arg(app_id.to_string())
+    async fn unmark(&self, nonce: &UsedNonce, marker: &Marker) -> Result<()> {
+        let _: i64 = self
+            .unmark
+            .key(self.key(&nonce.hash))
+            .arg(&marker.0)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        Ok(match outcome {
-            1 => Ok(()),
-            2 => Err(NonceRefusal::Used),
-            3 => Err(NonceRefusal::Expired),
-            _ => Err(NonceRefusal::Unknown),
-        })
-    }
-
-    /// Redis expires nonces by itself.
-    async fn purge_expired_nonces(&self, _now: i64) -> Result<Purged> {
-        Ok(Purged::default())
+        Ok(())
     }
 }

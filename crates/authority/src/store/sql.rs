@@ -9,8 +9,8 @@ use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools};
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
 
 use super::{
-    corrupt, refusal, App, IdentityRecord, KeyRecord, NonceHash, NonceRefusal, NonceStore, Purged,
-    Result, SessionRecord, SessionTokenHash, Store, StoreError,
+    corrupt, AlreadyUsed, App, IdentityRecord, KeyRecord, NonceKeyRecord, Purged, Result,
+    SessionRecord, SessionTokenHash, Store, StoreError, UsedNonce,
 };
 
 const INSERT_APP: &str =
@@ -38,15 +38,19 @@ const SESSION: &str =
 const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";
 const IDENTITY: &str = "SELECT first_name, last_name, display_name, avatar_url, created_at, updated_at FROM identities WHERE app_id = $1 AND user_id = $2";
 const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
-const INSERT_NONCE: &str =
-    "INSERT INTO nonces (nonce_hash, app_id, expires_at) VALUES ($1, $2, $3)";
-/// One statement, atomic in both engines (SQLite's single writer, PostgreSQL's
-/// row lock): of concurrent callers one wins.
-const CONSUME_NONCE: &str = "UPDATE nonces SET used_at = $1
-     WHERE nonce_hash = $2 AND used_at IS NULL AND expires_at > $1
-       AND (app_id IS NULL OR app_id = $3)";
-const NONCE: &str = "SELECT app_id, expires_at FROM nonces WHERE nonce_hash = $1";
-const PURGE_NONCES: &str = "DELETE FROM nonces WHERE expires_at <= $1 RETURNING used_at";
+/// Records a nonce as used; a second time inserts nothing (the primary key).
+const MARK_NONCE_USED: &str = "INSERT INTO used_nonces (nonce_hash, expires_at) VALUES ($1, $2)
+     ON CONFLICT (nonce_hash) DO NOTHING";
+const PURGE_USED_NONCES: &str = "DELETE FROM used_nonces WHERE expires_at <= $1";
+const NONCE_KEYS: &str =
+    "SELECT key_id, secret, created_at, retired_at FROM nonce_keys ORDER BY created_at, key_id";
+/// The first key of a deployment: added only while no key is active.
+const ADD_FIRST_NONCE_KEY: &str = "INSERT INTO nonce_keys (key_id, secret, created_at)
+     SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM nonce_keys WHERE retired_at IS NULL)";
+const RETIRE_NONCE_KEYS: &str = "UPDATE nonce_keys SET retired_at = $1 WHERE retired_at IS NULL";
+const ADD_NONCE_KEY: &str =
+    "INSERT INTO nonce_keys (key_id, secret, created_at) VALUES ($1, $2, $3)";
+const FORGET_NONCE_KEYS: &str = "DELETE FROM nonce_keys WHERE retired_at < $1";
 
 /// A row of `apps`.
 #[derive(sqlx::FromRow)]
@@ -140,6 +144,27 @@ impl IdentityRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
+    }
+}
+
+/// A row of `nonce_keys`.
+#[derive(sqlx::FromRow)]
+struct NonceKeyRow {
+    key_id: i64,
+    secret: Vec<u8>,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl NonceKeyRow {
+    fn into_key(self) -> Result<NonceKeyRecord> {
+        Ok(NonceKeyRecord {
+            key_id: u32::try_from(self.key_id)
+                .map_err(|_| StoreError::Corrupt(format!("nonce key id {}", self.key_id)))?,
+            secret: self.secret,
+            created_at: self.created_at,
+            retired_at: self.retired_at,
+        })
     }
 }
 
@@ -299,28 +324,30 @@ impl Store for SqlStore {
         profile: &Profile,
     ) -> Result<IdentityRecord> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let identity: IdentityRow = sqlx::query_as(UPSERT_IDENTITY)
-            .bind(session.app_id.to_string())
-            .bind(session.user_id.as_str())
-            .bind(&profile.first_name)
-            .bind(&profile.last_name)
-            .bind(&profile.display_name)
-            .bind(&profile.avatar_url)
-            .bind(session.created_at)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-        sqlx::query(INSERT_SESSION)
-            .bind(&session.token_hash.as_bytes()[..])
-            .bind(session.app_id.to_string())
-            .bind(session.user_id.as_str())
-            .bind(session.created_at)
-            .bind(session.expires_at)
+        let identity = write_session(&mut tx, session, profile).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(identity)
+    }
+
+    async fn redeem(
+        &self,
+        nonce: &UsedNonce,
+        session: &SessionRecord,
+        profile: &Profile,
+    ) -> Result<std::result::Result<IdentityRecord, AlreadyUsed>> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let marked = sqlx::query(MARK_NONCE_USED)
+            .bind(&nonce.hash.as_bytes()[..])
+            .bind(nonce.expires_at)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        if marked.rows_affected() == 0 {
+            return Ok(Err(AlreadyUsed));
+        }
+        let identity = write_session(&mut tx, session, profile).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(identity.into_identity(session.app_id, session.user_id.clone()))
+        Ok(Ok(identity))
     }
 
     async fn session(
@@ -356,70 +383,86 @@ impl Store for SqlStore {
         Ok(row.map(|r| r.into_identity(*app_id, user_id.clone())))
     }
 
-    async fn purge_expired_sessions(&self, now: i64) -> Result<u64> {
-        let done = sqlx::query(PURGE_SESSIONS)
+    async fn purge_expired(&self, now: i64) -> Result<Purged> {
+        let sessions = sqlx::query(PURGE_SESSIONS)
             .bind(now)
             .execute(&self.writer)
             .await
             .map_err(backend)?;
-        Ok(done.rows_affected())
-    }
-}
-
-#[async_trait]
-impl NonceStore for SqlStore {
-    async fn issue(
-        &self,
-        nonce: &NonceHash,
-        app_id: Option<&AppId>,
-        expires_at: i64,
-    ) -> Result<()> {
-        sqlx::query(INSERT_NONCE)
-            .bind(&nonce.as_bytes()[..])
-            .bind(app_id.map(ToString::to_string))
-            .bind(expires_at)
+        let used_nonces = sqlx::query(PURGE_USED_NONCES)
+            .bind(now)
             .execute(&self.writer)
             .await
             .map_err(backend)?;
-        Ok(())
+        Ok(Purged {
+            used_nonces: used_nonces.rows_affected(),
+            sessions: sessions.rows_affected(),
+        })
     }
 
-    async fn consume(
-        &self,
-        nonce: &NonceHash,
-        app_id: &AppId,
-        now: i64,
-    ) -> Result<std::result::Result<(), NonceRefusal>> {
-        let app = app_id.to_string();
-        let done = sqlx::query(CONSUME_NONCE)
-            .bind(now)
-            .bind(&nonce.as_bytes()[..])
-            .bind(&app)
+    async fn nonce_keys(&self, candidate: &NonceKeyRecord) -> Result<Vec<NonceKeyRecord>> {
+        sqlx::query(ADD_FIRST_NONCE_KEY)
+            .bind(i64::from(candidate.key_id))
+            .bind(&candidate.secret)
+            .bind(candidate.created_at)
             .execute(&self.writer)
             .await
             .map_err(backend)?;
-        if done.rows_affected() == 1 {
-            return Ok(Ok(()));
-        }
-        let row: Option<(Option<String>, i64)> = sqlx::query_as(NONCE)
-            .bind(&nonce.as_bytes()[..])
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(backend)?;
-        Ok(Err(refusal(row, &app, now)))
-    }
-
-    async fn purge_expired_nonces(&self, now: i64) -> Result<Purged> {
-        let used_at: Vec<Option<i64>> = sqlx::query_scalar(PURGE_NONCES)
-            .bind(now)
+        let rows: Vec<NonceKeyRow> = sqlx::query_as(NONCE_KEYS)
             .fetch_all(&self.writer)
             .await
             .map_err(backend)?;
-        let used_nonces = used_at.iter().filter(|u| u.is_some()).count() as u64;
-        Ok(Purged {
-            unused_nonces: used_at.len() as u64 - used_nonces,
-            used_nonces,
-            sessions: 0,
-        })
+        rows.into_iter().map(NonceKeyRow::into_key).collect()
     }
+
+    async fn rotate_nonce_key(&self, new: &NonceKeyRecord, forget_before: i64) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query(RETIRE_NONCE_KEYS)
+            .bind(new.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(ADD_NONCE_KEY)
+            .bind(i64::from(new.key_id))
+            .bind(&new.secret)
+            .bind(new.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(FORGET_NONCE_KEYS)
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+}
+
+/// Creates or updates the identity and inserts the session, inside `tx`.
+async fn write_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    session: &SessionRecord,
+    profile: &Profile,
+) -> Result<IdentityRecord> {
+    let identity: IdentityRow = sqlx::query_as(UPSERT_IDENTITY)
+        .bind(session.app_id.to_string())
+        .bind(session.user_id.as_str())
+        .bind(&profile.first_name)
+        .bind(&profile.last_name)
+        .bind(&profile.display_name)
+        .bind(&profile.avatar_url)
+        .bind(session.created_at)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(backend)?;
+    sqlx::query(INSERT_SESSION)
+        .bind(&session.token_hash.as_bytes()[..])
+        .bind(session.app_id.to_string())
+        .bind(session.user_id.as_str())
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(identity.into_identity(session.app_id, session.user_id.clone()))
 }

@@ -1,0 +1,480 @@
+//! Serving a router over TCP with what an internet-facing service needs:
+//! a cap on connections and on requests in flight, timeouts for slow
+//! headers, slow bodies and idle connections, and a shutdown deadline.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::{timeout, Instant};
+use tower::ServiceExt;
+
+use crate::error::{ApiError, ErrorId};
+
+/// `[http]`: connection limits and timeouts, the same keys in both services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Time a client has to send a request's head, from its first byte.
+    pub header_read_timeout_secs: u64,
+    /// Time from a request's head to the end of its answer, the body's
+    /// upload included (408 beyond).
+    pub request_timeout_secs: u64,
+    /// Time a connection may wait for its next request.
+    pub idle_timeout_secs: u64,
+    /// Most open connections; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Most requests being handled at once; more are answered 503.
+    pub max_in_flight: usize,
+    /// Largest request head (request line and headers), in bytes (431 beyond).
+    pub max_header_bytes: usize,
+    /// After a shutdown signal, how long in-flight requests may take
+    /// before their connections are closed.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
+            max_in_flight: 256,
+            max_header_bytes: 16 * 1024,
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Checks ranges: `Err((key, what is allowed))`.
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        let secs = |v: u64| (1..=3600).contains(&v);
+        if !secs(self.header_read_timeout_secs) {
+            return Err((
+                "http.header_read_timeout_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if !secs(self.request_timeout_secs) {
+            return Err(("http.request_timeout_secs", "must be between 1 and 3600"));
+        }
+        if !secs(self.idle_timeout_secs) {
+            return Err(("http.idle_timeout_secs", "must be between 1 and 3600"));
+        }
+        if !secs(self.shutdown_timeout_secs) {
+            return Err(("http.shutdown_timeout_secs", "must be between 1 and 3600"));
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(("http.max_connections", "must be between 1 and 1000000"));
+        }
+        if !(1..=1_000_000).contains(&self.max_in_flight) {
+            return Err(("http.max_in_flight", "must be between 1 and 1000000"));
+        }
+        if !(1024..=1024 * 1024).contains(&self.max_header_bytes) {
+            return Err(("http.max_header_bytes", "must be between 1 KiB and 1 MiB"));
+        }
+        Ok(())
+    }
+
+    fn secs(v: u64) -> Duration {
+        Duration::from_secs(v)
+    }
+}
+
+/// How long an over-capacity connection gets to read its 503.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Most over-capacity connections being answered at once; beyond, they are
+/// closed without an answer.
+const MAX_REFUSING: usize = 64;
+/// `Retry-After` of an over-capacity answer.
+const BUSY_RETRY_SECS: u64 = 1;
+/// Longest `x-request-id` kept from a client; longer ones are replaced.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+fn busy() -> ApiError {
+    ApiError::new(
+        ErrorId::ServiceUnavailable,
+        "the service is at capacity; try again shortly",
+    )
+    .with_retry_after(BUSY_RETRY_SECS)
+}
+
+/// Serves `app` on `listener` under `config` until `shutdown` completes;
+/// then stops accepting, lets in-flight requests finish for at most
+/// `shutdown_timeout_secs`, and closes what is left. Handlers can read the
+/// peer's address with [`super::ClientAddr`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    config: &HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let shared = Arc::new(Shared {
+        app,
+        config: config.clone(),
+        in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+    });
+    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
+    let (stop, stopping) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off a little.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if let Ok(permit) = connections.clone().try_acquire_owned() {
+                    let shared = shared.clone();
+                    let stopping = stopping.clone();
+                    tasks.spawn(async move {
+                        connection(stream, peer, shared, stopping).await;
+                        drop(permit);
+                    });
+                } else if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                    tasks.spawn(async move {
+                        refuse(stream).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if timeout(HttpConfig::secs(config.shutdown_timeout_secs), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = tasks.len(),
+            "shutdown deadline passed; closing the remaining connections"
+        );
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    Ok(())
+}
+
+/// Answers a connection beyond the cap with a 503 and closes it.
+async fn refuse(mut stream: TcpStream) {
+    let body = serde_json::to_vec(&busy().body()).unwrap_or_default();
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: {BUSY_RETRY_SECS}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = timeout(REFUSAL_WRITE_TIMEOUT, async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&body).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// What every connection's requests share.
+struct Shared {
+    app: Router,
+    config: HttpConfig,
+    in_flight: Arc<Semaphore>,
+}
+
+/// Where a connection is in its life, for the timeouts that hyper does not keep.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Waiting for a request since `since`; its first byte came at `head_from`.
+    Waiting {
+        since: Instant,
+        head_from: Option<Instant>,
+    },
+    /// A request is being handled (its own timeout applies).
+    Busy,
+}
+
+/// A connection's [`Phase`], moved on by reads and by the service.
+#[derive(Debug)]
+struct Watch(Mutex<Phase>);
+
+impl Watch {
+    fn new() -> Self {
+        Self(Mutex::new(Phase::Waiting {
+            since: Instant::now(),
+            head_from: None,
+        }))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Phase) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn read_some(&self) {
+        self.with(|phase| {
+            if let Phase::Waiting { head_from, .. } = phase {
+                head_from.get_or_insert_with(Instant::now);
+            }
+        });
+    }
+
+    fn busy(&self) {
+        self.with(|phase| *phase = Phase::Busy);
+    }
+
+    fn done(&self) {
+        self.with(|phase| {
+            *phase = Phase::Waiting {
+                since: Instant::now(),
+                head_from: None,
+            }
+        });
+    }
+
+    /// When the connection must be closed if nothing changes; `None` while busy.
+    fn deadline(&self, config: &HttpConfig) -> Option<Instant> {
+        self.with(|phase| match *phase {
+            Phase::Busy => None,
+            Phase::Waiting {
+                head_from: Some(from),
+                ..
+            } => Some(from + HttpConfig::secs(config.header_read_timeout_secs)),
+            Phase::Waiting { since, .. } => {
+                Some(since + HttpConfig::secs(config.idle_timeout_secs))
+            }
+        })
+    }
+
+    /// Completes when the connection has been slow or idle too long.
+    async fn expired(&self, config: &HttpConfig) {
+        let recheck = Duration::from_secs(1);
+        loop {
+            let now = Instant::now();
+            match self.deadline(config) {
+                Some(deadline) if deadline <= now => return,
+                Some(deadline) => tokio::time::sleep_until(deadline.min(now + recheck)).await,
+                None => tokio::time::sleep(recheck).await,
+            }
+        }
+    }
+}
+
+/// A stream that tells its [`Watch`] when bytes arrive.
+struct Watched {
+    stream: TcpStream,
+    watch: Arc<Watch>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.watch.read_some();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Serves one connection until the client closes it, it is slow or idle
+/// too long, or the server shuts down.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let watch = Arc::new(Watch::new());
+    let io = TokioIo::new(Watched {
+        stream,
+        watch: watch.clone(),
+    });
+    let service = hyper::service::service_fn({
+        let watch = watch.clone();
+        let shared = shared.clone();
+        move |request: Request<Incoming>| {
+            let watch = watch.clone();
+            let shared = shared.clone();
+            async move {
+                watch.busy();
+                let response = handle(&shared, peer, request).await;
+                watch.done();
+                Ok::<_, Infallible>(response)
+            }
+        }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // The head's own timeout is kept by `Watch`, which also knows idleness.
+        .header_read_timeout(None)
+        .max_buf_size((shared.config.max_header_bytes * 4).max(8192))
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, service);
+    let mut conn = pin!(conn);
+    let mut draining = *stopping.borrow();
+    if draining {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            changed = stopping.changed(), if !draining => {
+                draining = true;
+                if changed.is_err() || *stopping.borrow() {
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            () = watch.expired(&shared.config) => {
+                tracing::debug!(%peer, "closing a slow or idle connection");
+                return;
+            }
+        }
+    }
+}
+
+/// One request: the in-flight cap, the head-size cap, the request id, the
+/// whole-request timeout, then the router.
+async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -> Response {
+    let Ok(_permit) = shared.in_flight.clone().try_acquire_owned() else {
+        return busy().into_response();
+    };
+    let mut request = request.map(Body::new);
+    if head_size(&request) > shared.config.max_header_bytes {
+        return ApiError::invalid_request("the request's headers are too large")
+            .with_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.as_u16())
+            .into_response();
+    }
+    keep_request_id_if_short(&mut request);
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let limit = HttpConfig::secs(shared.config.request_timeout_secs);
+    match timeout(limit, shared.app.clone().oneshot(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(_) => {
+            let mut response = ApiError::invalid_request("the request took too long")
+                .with_status(StatusCode::REQUEST_TIMEOUT.as_u16())
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
+}
+
+/// The size of the request line and headers, roughly as sent.
+fn head_size(request: &Request<Body>) -> usize {
+    let line = request.uri().to_string().len() + 16;
+    request.headers().iter().fold(line, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    })
+}
+
+/// Drops an `x-request-id` that is long or not plain ASCII, so that a
+/// generated one takes its place before anything echoes or logs it.
+fn keep_request_id_if_short(request: &mut Request<Body>) {
+    let headers = request.headers_mut();
+    let fine = headers.get_all("x-request-id").iter().count() <= 1
+        && headers.get("x-request-id").is_none_or(|v| {
+            v.len() <= MAX_REQUEST_ID_LEN
+                && v.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+        });
+    if !fine {
+        headers.remove("x-request-id");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_in_range_and_zero_is_refused() {
+        assert_eq!(HttpConfig::default().check(), Ok(()));
+        let zero = HttpConfig {
+            idle_timeout_secs: 0,
+            ..HttpConfig::default()
+        };
+        assert_eq!(zero.check().unwrap_err().0, "http.idle_timeout_secs");
+        let none = HttpConfig {
+            max_in_flight: 0,
+            ..HttpConfig::default()
+        };
+        assert_eq!(none.check().unwrap_err().0, "http.max_in_flight");
+    }
+
+    #[test]
+    fn long_or_odd_request_ids_are_dropped() {
+        let with = |id: &str| {
+            let mut r = Request::builder()
+                .header("x-request-id", id)
+                .body(Body::empty())
+                .unwrap();
+            keep_request_id_if_short(&mut r);
+            r.headers()
+                .get("x-request-id")
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(with("abc-123").as_deref(), Some("abc-123"));
+        assert_eq!(with(&"a".repeat(MAX_REQUEST_ID_LEN + 1)), None);
+        assert_eq!(with("a b"), None);
+        assert_eq!(with("line\tbreak"), None);
+    }
+}
