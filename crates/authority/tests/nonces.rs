@@ -43,9 +43,7 @@ async fn issuing_nonces_and_re_challenging_write_nothing() {
     let before = rows(&authority.db_path()).await;
     assert!(before.iter().any(|(t, n)| t == "nonce_keys" && *n == 1));
     for i in 0..300 {
-        let nonce = authority
-            .nonce((i % 2 == 0).then_some(&app.app_id))
-            .await;
+        let nonce = authority.nonce((i % 2 == 0).then_some(&app.app_id)).await;
         assert_eq!(nonce.len(), tessera_claims::Nonce::LEN);
         let (status, body) = authority
             .get_with_session("/identities/me", "no-such-session")

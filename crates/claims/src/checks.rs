@@ -62,9 +62,14 @@ fn describe(v: Option<&Value>) -> String {
     }
 }
 
-/// Step 2: `typ` and `cty`.
+/// Step 2: `typ` and `cty`, and no `crit`: EIT v1 defines no extension a
+/// verifier must understand, so any `crit` (even empty, RFC 7515 §4.1.11)
+/// is refused.
 pub(crate) fn header(h: &JsonObject) -> Result<(), Rejection> {
     let mut problems = Vec::new();
+    if h.contains_key("crit") {
+        problems.push("crit is present; EIT v1 has no critical extensions".to_owned());
+    }
     if h.get("typ").and_then(Value::as_str) != Some(TYP) {
         problems.push(format!(
             "typ is {}, expected \"{TYP}\"",

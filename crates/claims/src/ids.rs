@@ -275,8 +275,38 @@ impl<'de> Deserialize<'de> for AppId {
     }
 }
 
+/// Whether `c` is a Unicode format character (general category Cf):
+/// invisible, and able to make two ids look alike or reorder text.
+pub fn is_format_char(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
 /// The app's own id for a user (the `prn` claim): 1 to 256 bytes of UTF-8
-/// without control characters.
+/// without control characters or invisible format characters
+/// (bidirectional overrides, zero-width characters: Unicode category Cf).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(String);
 
@@ -293,10 +323,13 @@ impl UserId {
 
     /// Checks the rules of SPEC §2 without taking the id.
     pub fn check(id: &str) -> Result<(), IdError> {
-        if id.is_empty() || id.len() > Self::MAX_BYTES || id.chars().any(char::is_control) {
+        if id.is_empty()
+            || id.len() > Self::MAX_BYTES
+            || id.chars().any(|c| c.is_control() || is_format_char(c))
+        {
             return Err(IdError {
                 kind: "user id",
-                expected: "1 to 256 bytes of UTF-8 without control characters",
+                expected: "1 to 256 bytes of UTF-8 without control or invisible format characters",
             });
         }
         Ok(())
@@ -480,6 +513,20 @@ mod tests {
     fn user_ids_follow_the_spec_rules() {
         assert!(UserId::new("").is_err());
         assert!(UserId::new("a\u{7}b").is_err());
+        for invisible in [
+            '\u{202E}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{2066}',
+            '\u{FEFF}',
+            '\u{E0041}',
+        ] {
+            assert!(
+                UserId::new(format!("ali{invisible}ce")).is_err(),
+                "{invisible:?}"
+            );
+        }
+        assert!(UserId::new("zoë 🦀 مرحبا").is_ok());
         assert!(UserId::new("x".repeat(257)).is_err());
         assert!(UserId::new("é".repeat(128)).is_ok());
         assert_eq!(

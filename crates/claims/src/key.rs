@@ -27,6 +27,9 @@ pub enum KeyError {
     /// An RSA key below [`MIN_RSA_BITS`].
     #[error("RSA key of {0} bits is too small; at least 2048 bits are required")]
     TooSmall(usize),
+    /// A public exponent other than 65537.
+    #[error("RSA public exponent {0} is refused; only 65537 is accepted")]
+    Exponent(String),
     /// A JWK that is not an RSA public key.
     #[error("invalid JWK: {0}")]
     Jwk(String),
@@ -48,6 +51,17 @@ impl PublicKey {
         let bits = key.modulus_len() * 8;
         if bits < MIN_RSA_BITS {
             return Err(KeyError::TooSmall(bits));
+        }
+        let e = key.exponent().big_endian_without_leading_zero();
+        if e != [0x01, 0x00, 0x01] {
+            let shown = if e.len() <= 8 {
+                e.iter()
+                    .fold(0u64, |v, b| (v << 8) | u64::from(*b))
+                    .to_string()
+            } else {
+                format!("of {} bytes", e.len())
+            };
+            return Err(KeyError::Exponent(shown));
         }
         let spki_der = AsDer::as_der(&key)
             .map_err(|_| KeyError::NotRsa)?
@@ -216,5 +230,20 @@ mod tests {
         ));
         assert!(PublicKey::from_pem("hello").is_err());
         assert_eq!(PublicKey::from_der(&[0x30, 0]), Err(KeyError::NotRsa));
+    }
+
+    #[test]
+    fn refuses_exponents_other_than_65537() {
+        let key = PublicKey::from_pem(RFC7515_SPKI).unwrap();
+        let n = URL_SAFE_NO_PAD
+            .decode(key.to_jwk(&KeyId::generate()).n)
+            .unwrap();
+        for (e, shown) in [(vec![3], "3"), (vec![1, 0, 0, 0, 1], "4294967297")] {
+            assert_eq!(
+                PublicKey::from_components(&n, &e),
+                Err(KeyError::Exponent(shown.into()))
+            );
+        }
+        assert_eq!(PublicKey::from_components(&n, &[1, 0, 1]).unwrap(), key);
     }
 }

@@ -92,7 +92,7 @@ fn add_list_passwd_remove() {
 async fn credentials(http: &reqwest::Client, url: &str, username: &str, password: &str) -> u16 {
     http.post(format!("{url}/identity_tokens"))
         .json(&serde_json::json!({
-            "nonce": "q5lH0mJ2c8Vx1NwYt3ZkR9aB7eD4fG6hJ0kL2mN4pQ8",
+            "nonce": "q5lH0mJ2c8Vx1NwYt3ZkR9aB7eD4fG6hJ0kL2mN4pQ8_Zx-7Ya1Bb2Cc3Dd4Ee5F",
             "username": username,
             "password": password,
         }))

@@ -12,7 +12,7 @@ use tessera_api::identity::{
 };
 use tessera_api::server::{with_common_layers, ApiJson, ClientAddr, Limits};
 use tessera_api::{ApiError, ErrorId, JsonObject};
-use tessera_claims::{AppId, Environment, Profile, UserId};
+use tessera_claims::{AppId, Environment, Nonce, Profile, UserId};
 
 use crate::state::IdentityState;
 
@@ -30,6 +30,21 @@ pub fn router(state: IdentityState) -> Router {
     with_common_layers(routes, limits)
 }
 
+/// A 422 unless `nonce` has the authority's form (64 base64url
+/// characters): anything else would be signed for nothing, as the
+/// authority refuses it.
+fn authority_nonce(nonce: &str) -> Result<(), ApiError> {
+    nonce.parse::<Nonce>().map(drop).map_err(|_| {
+        ApiError::invalid_property(
+            "nonce",
+            format!(
+                "`nonce` must be the authority's nonce, untouched: {} characters of base64url",
+                Nonce::LEN
+            ),
+        )
+    })
+}
+
 /// `POST /identity_tokens`: credentials `{nonce, username, password}`, or in
 /// sample mode `{app_id, user_id, nonce}`.
 async fn identity_tokens(
@@ -41,6 +56,7 @@ async fn identity_tokens(
     let sample = state.config.sample_mode && !body.has("username") && body.has("user_id");
     let (user_id, profile, mode, nonce) = if sample {
         let request: SampleRequest = body.into_request()?;
+        authority_nonce(&request.nonce)?;
         let app_id: AppId = request
             .app_id
             .parse()
@@ -58,6 +74,7 @@ async fn identity_tokens(
         (user_id, Profile::default(), "sample", request.nonce)
     } else {
         let request: CredentialsRequest = body.into_request()?;
+        authority_nonce(&request.nonce)?;
         state
             .limiter
             .attempt(ip, &request.username)
