@@ -31,6 +31,40 @@ pub struct AuthorityConfig {
     pub purge_interval_secs: u64,
     /// Connection limits and timeouts.
     pub http: HttpConfig,
+    /// Requests per client address.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// `[rate_limit]`: requests per client address (IPv6 by /64) and window;
+/// beyond, 429 `rate_limit_exceeded` with `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// The window, in seconds.
+    pub window_secs: u64,
+    /// `POST /nonces`.
+    pub nonces: u32,
+    /// 401 re-challenges (requests without a live session).
+    pub challenges: u32,
+    /// Refused `POST /sessions` (bad token, unknown app).
+    pub failed_sessions: u32,
+    /// `POST /validate`.
+    pub validations: u32,
+    /// Most client addresses tracked per limit.
+    pub max_clients: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            window_secs: 60,
+            nonces: 300,
+            challenges: 300,
+            failed_sessions: 60,
+            validations: 120,
+            max_clients: tessera_api::server::limit::DEFAULT_CAPACITY,
+        }
+    }
 }
 
 /// `[nonces]`.
@@ -86,6 +120,7 @@ impl Default for AuthorityConfig {
             tokens: TokenConfig::default(),
             purge_interval_secs: 60,
             http: HttpConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -138,6 +173,23 @@ impl AuthorityConfig {
         };
         if let Err((key, message)) = self.http.check() {
             return err(key, message);
+        }
+        let r = &self.rate_limit;
+        if !(1..=86_400).contains(&r.window_secs) {
+            return err("rate_limit.window_secs", "must be between 1 and 86400");
+        }
+        for (key, value) in [
+            ("rate_limit.nonces", r.nonces),
+            ("rate_limit.challenges", r.challenges),
+            ("rate_limit.failed_sessions", r.failed_sessions),
+            ("rate_limit.validations", r.validations),
+        ] {
+            if value == 0 {
+                return err(key, "must be at least 1");
+            }
+        }
+        if !(1..=10_000_000).contains(&r.max_clients) {
+            return err("rate_limit.max_clients", "must be between 1 and 10000000");
         }
         if !(1..=600).contains(&self.nonces.ttl_secs) {
             return err("nonces.ttl_secs", "must be between 1 and 600 seconds");

@@ -39,7 +39,8 @@ use std::time::Duration;
 
 pub use bearer::{NonceHash, SessionToken, SessionTokenHash};
 pub use config::{
-    AuthorityConfig, ConfigError, NonceBackend, NonceConfig, SessionConfig, TokenConfig,
+    AuthorityConfig, ConfigError, NonceBackend, NonceConfig, RateLimitConfig, SessionConfig,
+    TokenConfig,
 };
 pub use metrics::Metrics;
 pub use routes::router;

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use tessera_claims::{AppId, ProviderId, PublicKey, SystemTime, TimeSource, TrustedKey};
 
 use crate::bearer::AdminToken;
-use crate::config::AuthorityConfig;
+use tessera_api::server::limit::{client_key, Limiter};
+use tessera_api::ApiError;
+
+use crate::config::{AuthorityConfig, RateLimitConfig};
 use crate::metrics::Metrics;
 use crate::nonce::{Closed, Keyring, OpenedNonce, KEYRING_MISS_RELOAD, KEYRING_REFRESH};
 use crate::store::{App, KeyRecord, NonceRefusal, NonceStore, Result, Store, StoreError};
@@ -37,6 +40,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Where handlers read the time (the system clock unless a test sets one).
     pub time: Arc<dyn TimeSource>,
+    /// Per-client request limits.
+    pub limits: Limits,
     keys: KeyCache,
     apps: RwLock<HashMap<AppId, App>>,
     keyring: RwLock<Option<Arc<Keyring>>>,
@@ -73,12 +78,14 @@ impl AppState {
         admin_token: Option<&str>,
         time: Arc<dyn TimeSource>,
     ) -> Self {
+        let limits = Limits::new(&config.rate_limit);
         Self(Arc::new(Inner {
             store,
             nonces,
             config,
             admin_token: admin_token.and_then(AdminToken::new),
             metrics: Metrics::default(),
+            limits,
             time,
             keys: KeyCache::default(),
             apps: RwLock::default(),
@@ -186,6 +193,39 @@ impl AppState {
     pub fn keys_changed(&self, provider_id: &ProviderId) {
         self.keys.forget(provider_id);
     }
+}
+
+/// The per-client limits of `[rate_limit]`.
+#[derive(Debug)]
+pub struct Limits {
+    /// `POST /nonces`.
+    pub nonces: Limiter,
+    /// 401 re-challenges.
+    pub challenges: Limiter,
+    /// Refused `POST /sessions`.
+    pub failed_sessions: Limiter,
+    /// `POST /validate`.
+    pub validations: Limiter,
+}
+
+impl Limits {
+    fn new(c: &RateLimitConfig) -> Self {
+        let window = Duration::from_secs(c.window_secs);
+        let limiter = |limit| Limiter::new(limit, window, c.max_clients);
+        Self {
+            nonces: limiter(c.nonces),
+            challenges: limiter(c.challenges),
+            failed_sessions: limiter(c.failed_sessions),
+            validations: limiter(c.validations),
+        }
+    }
+}
+
+/// A 429 for a client over `limiter`, counting this request.
+pub(crate) fn count(limiter: &Limiter, client: std::net::IpAddr) -> Result<(), ApiError> {
+    limiter
+        .hit(&client_key(client))
+        .map_err(|wait| ApiError::rate_limited(wait.as_secs()))
 }
 
 /// A stored key as the verifier uses it.

@@ -54,8 +54,9 @@ async fn submit_everywhere(
 
 async fn scenario(redis: bool) {
     let dir = tempfile::tempdir().unwrap();
+    // Every request comes from loopback: one client as far as limits go.
     let mut config = format!(
-        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\n",
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\n[rate_limit]\nnonces = 1000000\nfailed_sessions = 1000000\n",
         env("TESSERA_TEST_POSTGRES_URL")
     );
     if redis {

@@ -2,6 +2,7 @@
 //! JSON extractors, the error response, the layer stack and `serve`.
 
 mod json;
+pub mod limit;
 mod response;
 mod serve;
 mod stack;

@@ -27,6 +27,8 @@ use tokio::task::JoinSet;
 use tokio::time::{timeout, Instant};
 use tower::ServiceExt;
 
+use super::limit::{client_address, Cidr};
+use super::ClientAddr;
 use crate::error::{ApiError, ErrorId};
 
 /// `[http]`: connection limits and timeouts, the same keys in both services.
@@ -49,6 +51,9 @@ pub struct HttpConfig {
     /// After a shutdown signal, how long in-flight requests may take
     /// before their connections are closed.
     pub shutdown_timeout_secs: u64,
+    /// Networks of reverse proxies whose `X-Forwarded-For` names the client
+    /// (empty: the peer is the client).
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Default for HttpConfig {
@@ -61,6 +66,7 @@ impl Default for HttpConfig {
             max_in_flight: 256,
             max_header_bytes: 16 * 1024,
             shutdown_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -400,6 +406,18 @@ async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -
             .into_response();
     }
     keep_request_id_if_short(&mut request);
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>();
+    let client = client_address(
+        peer.ip(),
+        forwarded.into_iter(),
+        &shared.config.trusted_proxies,
+    );
+    request.extensions_mut().insert(ClientAddr(client));
     request.extensions_mut().insert(ConnectInfo(peer));
     let limit = HttpConfig::secs(shared.config.request_timeout_secs);
     match timeout(limit, shared.app.clone().oneshot(request)).await {

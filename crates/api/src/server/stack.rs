@@ -74,8 +74,9 @@ async fn refuse_declared_oversize(request: Request, next: Next, limit: usize) ->
     next.run(request).await
 }
 
-/// The client's IP address (unspecified when the router runs without
-/// connection info, as in `oneshot` tests).
+/// The client's IP address: the peer's, or behind `http.trusted_proxies`
+/// the one `X-Forwarded-For` names (unspecified when the router runs
+/// without connection info, as in `oneshot` tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
@@ -83,6 +84,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(client) = parts.extensions.get::<ClientAddr>() {
+            return Ok(*client);
+        }
         Ok(ClientAddr(
             parts
                 .extensions

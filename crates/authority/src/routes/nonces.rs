@@ -3,11 +3,12 @@
 use axum::extract::State;
 use axum::response::Response;
 use tessera_api::authority::{NonceRequest, NonceResponse};
-use tessera_api::server::{created, OptionalJson};
+use tessera_api::server::{created, ClientAddr, OptionalJson};
 use tessera_api::{rfc3339, ApiError};
 use tessera_claims::{AppId, Nonce};
 
 use super::find_app;
+use crate::state::count;
 use crate::AppState;
 
 /// Issues a nonce, bound to `app_id` when one is given. Nothing is written.
@@ -24,8 +25,10 @@ pub(crate) async fn issue(
 /// `POST /nonces`, body optional: `{app_id}` binds the nonce to that app.
 pub(crate) async fn create(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     OptionalJson(body): OptionalJson<NonceRequest>,
 ) -> Result<Response, ApiError> {
+    count(&state.limits.nonces, client)?;
     let app_id = match body.and_then(|b| b.app_id) {
         None => None,
         Some(app_id) => Some(find_app(&state, &app_id).await?.app_id),

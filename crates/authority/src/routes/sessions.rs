@@ -6,13 +6,15 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use tessera_api::authority::{Identity, SessionRequest, SessionResponse};
-use tessera_api::server::{created, ApiJson};
+use tessera_api::server::limit::client_key;
+use tessera_api::server::{created, ApiJson, ClientAddr};
 use tessera_api::{rfc3339, ApiError};
 use tessera_claims::{verify, Clock, Profile, Reason, Rejection, URL_DECODED_NONCE_HINT};
 
 use super::find_app;
 use crate::bearer::{NonceHash, SessionToken, SessionTokenHash};
 use crate::error::{authentication_required, token_rejected};
+use crate::state::count;
 use crate::store::{
     AlreadyUsed, IdentityRecord, NonceRefusal, SessionRecord, StoreError, UsedNonce,
 };
@@ -55,12 +57,34 @@ fn nonce_rejection(refusal: NonceRefusal, nonce: &str) -> Rejection {
 }
 
 /// `POST /sessions {app_id, identity_token}`: verify in SPEC order, consume
-/// the nonce last, open the session.
+/// the nonce last, open the session. A client whose requests were refused
+/// too often in the window gets 429 before anything is checked.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<SessionRequest>,
+    ClientAddr(client): ClientAddr,
+    body: Result<ApiJson<SessionRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let app = find_app(&state, &body.app_id).await?;
+    let key = client_key(client);
+    state
+        .limits
+        .failed_sessions
+        .check(&key)
+        .map_err(|wait| ApiError::rate_limited(wait.as_secs()))?;
+    let result = match body {
+        Ok(ApiJson(body)) => open(&state, body).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        if (400..500).contains(&e.status()) {
+            // Counted after the fact: the limit applies to the next request.
+            let _ = state.limits.failed_sessions.hit(&key);
+        }
+    }
+    result
+}
+
+async fn open(state: &AppState, body: SessionRequest) -> Result<Response, ApiError> {
+    let app = find_app(state, &body.app_id).await?;
     let app_id = app.app_id;
     let token = body.identity_token.as_str();
     let keys = state.provider_keys(&app.provider_id).await?;
@@ -91,7 +115,7 @@ pub(crate) async fn create(
         created_at: now,
         expires_at: now.saturating_add(state.config.sessions.ttl_secs as i64),
     };
-    let identity = redeem(&state, &nonce, &session, &claims.profile)
+    let identity = redeem(state, &nonce, &session, &claims.profile)
         .await?
         .map_err(|AlreadyUsed| reject(nonce_rejection(NonceRefusal::Used, &claims.nce)))?;
     state.metrics.nonce_consumed();
@@ -167,6 +191,10 @@ impl FromRequestParts<AppState> for CurrentSession {
             }
         }
         // Re-challenge: a fresh nonce to answer with an identity token.
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
+        count(&state.limits.challenges, client)?;
         let (nonce, _) = super::nonces::issue(state, None).await?;
         Err(authentication_required(&nonce))
     }

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use tessera_api::authority::ValidateRequest;
-use tessera_api::server::ApiJson;
+use tessera_api::server::{ApiJson, ClientAddr};
 use tessera_api::ApiError;
 use tessera_claims::{jws, validate as report, TrustedKey, ValidationReport};
 
 use super::find_app;
+use crate::state::count;
 use crate::AppState;
 
 /// `POST /validate {identity_token, app_id?}`: with an app id the token is
@@ -17,8 +18,10 @@ use crate::AppState;
 /// names, whoever owns it.
 pub(crate) async fn validate(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<ValidateRequest>,
 ) -> Result<Json<ValidationReport>, ApiError> {
+    count(&state.limits.validations, client)?;
     let token = body.identity_token.as_str();
     // Keys come from the per-provider cache: parsed once, not per request.
     let provider = match &body.app_id {

@@ -1,0 +1,146 @@
+//! Per-client limits on the anonymous routes: `POST /nonces`, re-challenges,
+//! refused `POST /sessions` and `POST /validate`; and the client address
+//! taken from `X-Forwarded-For` only behind a trusted proxy.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tessera_tests::authority::{claims, new_signer, split, token, Authority};
+
+/// A 429 in the SPEC shape with `Retry-After`.
+#[track_caller]
+fn assert_limited(status: StatusCode, retry_after: Option<&str>, body: &Value) {
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["id"], "rate_limit_exceeded");
+    assert_eq!(body["code"], 7);
+    let secs: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&secs), "{secs}");
+    assert_eq!(body["data"]["retry_after_secs"], secs);
+}
+
+async fn post_from(
+    a: &Authority,
+    path: &str,
+    body: Value,
+    forwarded_for: Option<&str>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut r = a.http.post(format!("{}{path}", a.url)).json(&body);
+    if let Some(xff) = forwarded_for {
+        r = r.header("x-forwarded-for", xff);
+    }
+    let r = r.send().await.unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = split(r).await;
+    (status, retry, body)
+}
+
+#[tokio::test]
+async fn nonces_and_re_challenges_are_limited_per_client() {
+    let a = Authority::start_with(|c| {
+        c.rate_limit.nonces = 5;
+        c.rate_limit.challenges = 3;
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(
+            post_from(&a, "/nonces", json!({}), None).await.0,
+            StatusCode::CREATED
+        );
+    }
+    let (status, retry, body) = post_from(&a, "/nonces", json!({}), None).await;
+    assert_limited(status, retry.as_deref(), &body);
+
+    for _ in 0..3 {
+        let (status, _) = a.get_with_session("/identities/me", "nope").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let r = a
+        .http
+        .get(format!("{}/identities/me", a.url))
+        .send()
+        .await
+        .unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = split(r).await;
+    assert_limited(status, retry.as_deref(), &body);
+}
+
+#[tokio::test]
+async fn refused_sessions_and_validations_are_limited_per_client() {
+    let a = Authority::start_with(|c| {
+        c.rate_limit.failed_sessions = 2;
+        c.rate_limit.validations = 2;
+    })
+    .await;
+    let signer = new_signer();
+    let app = a.app_with_key(&signer).await;
+    // Successes do not count.
+    for user in ["a", "b", "c"] {
+        let nonce = a.nonce(Some(&app.app_id)).await;
+        let t = token(&signer, &claims(app.provider_id, user, &nonce)).await;
+        assert_eq!(a.open_session(&app.app_id, &t).await.0, StatusCode::CREATED);
+    }
+    for _ in 0..2 {
+        let (status, _) = a.open_session(&app.app_id, "not-a-token").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // Now even a good token waits: the limit is checked before anything else.
+    let nonce = a.nonce(Some(&app.app_id)).await;
+    let t = token(&signer, &claims(app.provider_id, "d", &nonce)).await;
+    let body = json!({"app_id": app.app_id.to_string(), "identity_token": t});
+    let (status, retry, answer) = post_from(&a, "/sessions", body, None).await;
+    assert_limited(status, retry.as_deref(), &answer);
+
+    for _ in 0..2 {
+        let (status, _, _) =
+            post_from(&a, "/validate", json!({"identity_token": "x.y.z"}), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, retry, body) =
+        post_from(&a, "/validate", json!({"identity_token": "x.y.z"}), None).await;
+    assert_limited(status, retry.as_deref(), &body);
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    // Untrusted: every request is the loopback peer's, whatever the header says.
+    let a = Authority::start_with(|c| c.rate_limit.nonces = 2).await;
+    for i in 0..2 {
+        let xff = format!("198.51.100.{i}");
+        let (status, _, _) = post_from(&a, "/nonces", json!({}), Some(&xff)).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, _, _) = post_from(&a, "/nonces", json!({}), Some("198.51.100.9")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Trusted loopback proxy: each forwarded client has its own budget,
+    // and a client cannot pick its address by writing further left.
+    let b = Authority::start_with(|c| {
+        c.rate_limit.nonces = 2;
+        c.http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    for client in ["198.51.100.1", "198.51.100.2", "2001:db8:0:1::1"] {
+        for _ in 0..2 {
+            let (status, _, _) = post_from(&b, "/nonces", json!({}), Some(client)).await;
+            assert_eq!(status, StatusCode::CREATED, "{client}");
+        }
+        let (status, _, _) = post_from(&b, "/nonces", json!({}), Some(client)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{client}");
+    }
+    // Same /64: the same client.
+    let (status, _, _) = post_from(&b, "/nonces", json!({}), Some("2001:db8:0:1::ffff")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let spoofed = "203.0.113.77, 198.51.100.1";
+    let (status, _, _) = post_from(&b, "/nonces", json!({}), Some(spoofed)).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right-most hop counts"
+    );
+}
