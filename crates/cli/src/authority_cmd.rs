@@ -199,3 +199,23 @@ fn admin_token(config: &AuthorityConfig) -> Result<Option<String>> {
         other => Ok(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The shipped example configurations load and pass their range checks.
+    #[test]
+    fn the_example_configs_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let authority = super::load_config(Some(&root.join("authority.toml"))).unwrap();
+        assert_eq!(authority.rate_limit.nonces, 300);
+        assert!(authority.http.trusted_proxies.is_empty());
+        let identity: tessera_identity::IdentityConfig =
+            crate::config::load(&root.join("identity.toml")).unwrap();
+        assert_eq!(identity.password.queue, 32);
+        assert_eq!(identity.rate_limit.max_delay_secs, 300);
+        identity.rate_limit.check().unwrap();
+        identity.http.check().unwrap();
+    }
+}

@@ -80,6 +80,7 @@ pub async fn open_with(
     if let Err((key, message)) = config.http.check() {
         return Err(OpenError::Config(format!("`{key}` {message}")));
     }
+    config.rate_limit.check().map_err(OpenError::Config)?;
     let signer = tessera_signer::build_signer(&config.signer).await?;
     let issuer = Issuer::new(
         signer,

@@ -15,6 +15,7 @@ use tessera_api::{ApiError, ErrorId, JsonObject};
 use tessera_claims::{AppId, Environment, Nonce, Profile, UserId};
 
 use crate::state::IdentityState;
+use crate::users::UserStoreError;
 
 /// The identity service's router over its state.
 pub fn router(state: IdentityState) -> Router {
@@ -29,6 +30,12 @@ pub fn router(state: IdentityState) -> Router {
         .with_state(state);
     with_common_layers(routes, limits)
 }
+
+/// The longest username accepted (longer ones are refused before anything
+/// counts or stores them).
+pub const MAX_USERNAME_BYTES: usize = 256;
+/// The longest password accepted.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// A 422 unless `nonce` has the authority's form (64 base64url
 /// characters): anything else would be signed for nothing, as the
@@ -75,26 +82,45 @@ async fn identity_tokens(
     } else {
         let request: CredentialsRequest = body.into_request()?;
         authority_nonce(&request.nonce)?;
-        state
-            .limiter
-            .attempt(ip, &request.username)
-            .map_err(|wait| {
-                state.metrics.failed("rate_limited");
-                ApiError::rate_limited(wait.as_secs())
-            })?;
-        match state
-            .verifier
-            .verify(&request.username, &request.password)
-            .await
-        {
-            Ok(Some(user)) => (user.user_id, user.profile, "credentials", request.nonce),
+        if request.username.len() > MAX_USERNAME_BYTES {
+            return Err(ApiError::invalid_property(
+                "username",
+                format!("`username` must be at most {MAX_USERNAME_BYTES} bytes"),
+            ));
+        }
+        if request.password.len() > MAX_PASSWORD_BYTES {
+            return Err(ApiError::invalid_property(
+                "password",
+                format!("`password` must be at most {MAX_PASSWORD_BYTES} bytes"),
+            ));
+        }
+        let username = request.username.as_str();
+        state.limiter.attempt(ip, username).map_err(|wait| {
+            state.metrics.failed("rate_limited");
+            tracing::warn!(%ip, ?username, wait_secs = wait.as_secs(), "login attempt refused by the rate limit");
+            ApiError::rate_limited(wait.as_secs())
+        })?;
+        match state.verifier.verify(username, &request.password).await {
+            Ok(Some(user)) => {
+                state.limiter.succeeded(ip, username);
+                (user.user_id, user.profile, "credentials", request.nonce)
+            }
             Ok(None) => {
-                state.limiter.failed(&request.username);
+                state.limiter.failed(ip, username);
                 state.metrics.failed("invalid_credentials");
+                tracing::info!(%ip, ?username, "failed login");
                 return Err(ApiError::new(
                     ErrorId::InvalidCredentials,
                     "the username or password is wrong",
                 ));
+            }
+            Err(UserStoreError::Busy(busy)) => {
+                state.metrics.failed("busy");
+                return Err(ApiError::unavailable(
+                    "too many sign-ins in progress; try again shortly",
+                    busy,
+                )
+                .with_retry_after(1));
             }
             Err(e) => {
                 state.metrics.failed("user_store");

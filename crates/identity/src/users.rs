@@ -32,6 +32,9 @@ pub enum UserStoreError {
     /// Hashing failed.
     #[error("password hashing failed")]
     Password(#[from] crate::password::PasswordError),
+    /// Too many password checks are waiting: retry shortly.
+    #[error(transparent)]
+    Busy(#[from] crate::password::Busy),
     /// Any other engine failure.
     #[error("user store failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -81,9 +84,11 @@ pub const POSTGRES_SCHEMA: &str = "tessera_identity";
 /// embedded default) or PostgreSQL (`postgres://…`, for several instances;
 /// tables in the [`POSTGRES_SCHEMA`] schema).
 ///
-/// At most one argon2id computation per core runs at a time (each takes
-/// ~19 MiB and ~15 ms): more would only thrash caches and let a burst of
-/// requests claim memory without bound.
+/// Password checks run on a fixed pool of workers (one per core unless
+/// `password.workers` says otherwise), each reusing its ~19 MiB of argon2id
+/// memory; more would only thrash caches and let a burst of requests claim
+/// memory without bound. Past `password.queue` waiting checks, `verify`
+/// answers [`UserStoreError::Busy`] at once.
 #[derive(Debug, Clone)]
 pub struct UserStore {
     reader: AnyPool,
@@ -295,10 +300,9 @@ impl CredentialVerifier for UserStore {
             .map_err(backend)?;
         let stored = row.as_ref().map(|r| r.password_hash.clone());
         let password = password.to_owned();
-        // argon2 is deliberately slow: off the async workers, one per core.
-        let ok = self
-            .argon2(move |p| p.verify(stored.as_deref(), &password))
-            .await?;
+        // argon2 is deliberately slow: on the password workers, or refused
+        // at once when their queue is full.
+        let ok = self.passwords.verify_pooled(stored, password).await?;
         match (ok, row) {
             (true, Some(row)) => Ok(Some(VerifiedUser {
                 user_id: row.user_id()?,

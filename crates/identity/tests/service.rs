@@ -177,6 +177,26 @@ async fn wrong_password_and_unknown_user_are_indistinguishable() {
     assert_eq!(body["id"], "invalid_request");
 }
 
+/// `POST /identity_tokens` from a client bound to `source` (any address of 127.0.0.0/8).
+async fn tokens_from(s: &Service, source: &str, body: Value) -> (StatusCode, Value, u64) {
+    let http = reqwest::Client::builder()
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{}/identity_tokens", s.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map_or(0, |v| v.to_str().unwrap().parse().unwrap());
+    (status, r.json().await.unwrap(), retry)
+}
+
 #[tokio::test]
 async fn failing_usernames_and_busy_addresses_are_limited() {
     let s = service(|c| {
@@ -184,39 +204,62 @@ async fn failing_usernames_and_busy_addresses_are_limited() {
             per_ip: 8,
             per_username_failures: 3,
             window_secs: 60,
+            max_delay_secs: 60,
         }
     })
     .await;
+    let wrong = json!({"username": "bob", "password": "nope-nope", "nonce": NONCE});
+    let right = json!({"username": "bob", "password": "bob-password!", "nonce": NONCE});
     for _ in 0..3 {
-        let (status, _, _) = s
-            .tokens(json!({"username": "bob", "password": "nope-nope", "nonce": NONCE}))
-            .await;
+        let (status, _, _) = tokens_from(&s, "127.0.0.2", wrong.clone()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    // bob is locked, even with the right password; alice is not.
-    let (status, body, headers) = s
-        .tokens(json!({"username": "bob", "password": "bob-password!", "nonce": NONCE}))
-        .await;
+    // From the failing address bob waits, even with the right password...
+    let (status, body, retry) = tokens_from(&s, "127.0.0.2", right.clone()).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(
         (body["id"].as_str(), body["code"].as_u64()),
         (Some("rate_limit_exceeded"), Some(7))
     );
-    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
-    let (status, _, _) = s
-        .tokens(json!({"username": "alice", "password": "alice-password", "nonce": NONCE}))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    // The address has now made 5 attempts; 3 more reach its limit of 8.
-    for _ in 0..3 {
-        s.tokens(json!({"username": "alice", "password": "alice-password", "nonce": NONCE}))
-            .await;
+    // ...but the failures of a stranger never lock bob out of his own address.
+    let (status, body, _) = tokens_from(&s, "127.0.0.3", right.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // And the delay passes: a second later the right password works there too.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (status, body, _) = tokens_from(&s, "127.0.0.2", right.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // An address has `per_ip` attempts per window, whatever the usernames:
+    // 127.0.0.2 has made 4 counted ones (the refused one was not counted).
+    for _ in 0..4 {
+        let (status, _, _) = tokens_from(&s, "127.0.0.2", right.clone()).await;
+        assert_eq!(status, StatusCode::OK);
     }
-    let (status, _, _) = s
-        .tokens(json!({"username": "alice", "password": "alice-password", "nonce": NONCE}))
-        .await;
+    let alice = json!({"username": "alice", "password": "alice-password", "nonce": NONCE});
+    let (status, _, _) = tokens_from(&s, "127.0.0.2", alice.clone()).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = tokens_from(&s, "127.0.0.4", alice).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn usernames_and_passwords_are_capped_in_length() {
+    let s = service(|_| {}).await;
+    for (property, body) in [
+        (
+            "username",
+            json!({"username": "u".repeat(257), "password": "p", "nonce": NONCE}),
+        ),
+        (
+            "password",
+            json!({"username": "alice", "password": "p".repeat(1025), "nonce": NONCE}),
+        ),
+    ] {
+        let (status, answer, _) = s.tokens(body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(answer["data"]["property"], property);
+    }
 }
 
 #[tokio::test]
