@@ -42,6 +42,18 @@ pub fn config_in(dir: &std::path::Path) -> AuthorityConfig {
     }
 }
 
+/// Used nonces in this run's Redis (`TESSERA_TEST_REDIS_URL`), under a
+/// key prefix of their own.
+pub fn nonces_in_redis(config: &mut AuthorityConfig) {
+    config.nonces.backend = tessera_authority::NonceBackend::Redis;
+    config.nonces.redis_url = Some(env("TESSERA_TEST_REDIS_URL"));
+    config.nonces.redis_prefix = format!(
+        "{}{}:",
+        env("TESSERA_TEST_REDIS_PREFIX"),
+        tessera_claims::KeyId::generate().uuid()
+    );
+}
+
 impl Authority {
     /// Starts on a fresh data directory.
     pub async fn start() -> Self {

@@ -10,9 +10,7 @@ use std::path::Path;
 use base64::Engine as _;
 use reqwest::StatusCode;
 use sqlx::Connection as _;
-use tessera_authority::NonceBackend;
-use tessera_claims::KeyId;
-use tessera_tests::authority::{claims, env, new_signer, reason, token, Authority};
+use tessera_tests::authority::{claims, new_signer, nonces_in_redis, reason, token, Authority};
 use tessera_tests::ScratchDatabase;
 
 /// Rows of every table of the SQLite file.
@@ -148,13 +146,7 @@ async fn a_failed_session_write_leaves_the_nonce_redeemable_on_postgres_with_red
     let db = ScratchDatabase::create().await;
     let authority = Authority::start_with(|c| {
         c.database_url = db.url.clone();
-        c.nonces.backend = NonceBackend::Redis;
-        c.nonces.redis_url = Some(env("TESSERA_TEST_REDIS_URL"));
-        c.nonces.redis_prefix = format!(
-            "{}{}:",
-            env("TESSERA_TEST_REDIS_PREFIX"),
-            KeyId::generate().uuid()
-        );
+        nonces_in_redis(c);
     })
     .await;
     let exec = |sql: &'static str| {

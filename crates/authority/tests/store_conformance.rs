@@ -11,9 +11,10 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use tessera_authority::store::conformance;
 use tessera_authority::store::{Engine, RedisNonceStore, SqlStore};
-use tessera_authority::NonceBackend;
 use tessera_claims::{unix_now, KeyId};
-use tessera_tests::authority::{claims, env, new_signer, reason, token, Authority};
+use tessera_tests::authority::{
+    claims, env, new_signer, nonces_in_redis, reason, token, Authority,
+};
 use tessera_tests::ScratchDatabase;
 
 /// Every part of the suite against one SQL store.
@@ -70,13 +71,7 @@ async fn the_authority_runs_on_postgres_with_and_without_redis() {
         let authority = Authority::start_with(|c| {
             c.database_url = env("TESSERA_TEST_POSTGRES_URL");
             if redis {
-                c.nonces.backend = NonceBackend::Redis;
-                c.nonces.redis_url = Some(env("TESSERA_TEST_REDIS_URL"));
-                c.nonces.redis_prefix = format!(
-                    "{}{}:",
-                    env("TESSERA_TEST_REDIS_PREFIX"),
-                    KeyId::generate().uuid()
-                );
+                nonces_in_redis(c);
             }
         })
         .await;
