@@ -60,6 +60,13 @@ async fn start(config: HttpConfig) -> Server {
     }
 }
 
+/// A connection that has sent `bytes` (a request, whole or in part).
+async fn send(addr: SocketAddr, bytes: impl AsRef<[u8]>) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes.as_ref()).await.unwrap();
+    s
+}
+
 /// Reads until the server closes the connection (or 10 s pass): what it sent.
 async fn read_to_close(stream: &mut TcpStream) -> Option<String> {
     let mut out = Vec::new();
@@ -80,11 +87,7 @@ async fn slow_headers_and_idle_connections_are_closed() {
     let server = start(config()).await;
     let mut slow = Vec::new();
     for _ in 0..50 {
-        let mut s = TcpStream::connect(server.addr).await.unwrap();
-        s.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .unwrap();
-        slow.push(s);
+        slow.push(send(server.addr, b"GET /ok HTTP/1.1\r\nHost: x\r\n").await);
     }
     let mut idle = Vec::new();
     for _ in 0..10 {
@@ -109,10 +112,11 @@ async fn slow_headers_and_idle_connections_are_closed() {
     }
     assert!(drip.await.unwrap(), "the dripping client was cut off");
     // The server still answers others.
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
-    s.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let mut s = send(
+        server.addr,
+        b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(read_to_close(&mut s).await.unwrap().ends_with("ok"));
 }
 
@@ -121,11 +125,7 @@ async fn slow_bodies_get_408_in_the_error_shape() {
     let server = start(config()).await;
     let mut slow = Vec::new();
     for _ in 0..50 {
-        let mut s = TcpStream::connect(server.addr).await.unwrap();
-        s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nabc")
-            .await
-            .unwrap();
-        slow.push(s);
+        slow.push(send(server.addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nabc").await);
     }
     for s in &mut slow {
         let answer = read_to_close(s).await.expect("closed");
@@ -145,18 +145,14 @@ async fn over_capacity_answers_503_with_retry_after() {
     // Two requests in flight fill the in-flight cap.
     let mut busy = Vec::new();
     for _ in 0..2 {
-        let mut s = TcpStream::connect(server.addr).await.unwrap();
-        s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        busy.push(s);
+        busy.push(send(server.addr, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut third = TcpStream::connect(server.addr).await.unwrap();
-    third
-        .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let mut third = send(
+        server.addr,
+        b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     let answer = read_to_close(&mut third).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(
@@ -180,25 +176,19 @@ async fn over_capacity_answers_503_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_heads_and_bodies_answer_in_the_error_shape() {
     let server = start(config()).await;
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
     let big = "a".repeat(20 * 1024);
-    s.write_all(
-        format!("GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
-    )
-    .await
-    .unwrap();
+    let head = format!("GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nConnection: close\r\n\r\n");
+    let mut s = send(server.addr, head).await;
     let answer = read_to_close(&mut s).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
     assert_eq!(json_body(&answer)["id"], "invalid_request");
 
     // A declared body over the limit: 413 on a route that never reads it.
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
-    s.write_all(
+    let mut s = send(
+        server.addr,
         b"GET /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n",
     )
-    .await
-    .unwrap();
+    .await;
     let answer = read_to_close(&mut s).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(json_body(&answer)["id"], "invalid_request");
@@ -216,16 +206,10 @@ async fn shutdown_meets_its_deadline_despite_slow_clients() {
     .await;
     let mut held = Vec::new();
     for _ in 0..10 {
-        let mut s = TcpStream::connect(server.addr).await.unwrap();
-        s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        held.push(s);
+        held.push(send(server.addr, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await);
     }
     for _ in 0..10 {
-        let mut s = TcpStream::connect(server.addr).await.unwrap();
-        s.write_all(b"GET /ok HTTP/1.1\r\n").await.unwrap();
-        held.push(s);
+        held.push(send(server.addr, b"GET /ok HTTP/1.1\r\n").await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = server.stop.take().unwrap().send(());

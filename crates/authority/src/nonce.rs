@@ -82,6 +82,8 @@ struct Key {
 #[derive(Debug)]
 pub struct Keyring {
     keys: Vec<Key>,
+    /// Index in `keys` of the newest active key, the one that issues.
+    current: usize,
     loaded_at: Instant,
 }
 
@@ -97,8 +99,15 @@ impl Keyring {
                 retired_at: r.retired_at,
             })
             .collect();
-        keys.iter().any(|k| k.retired_at.is_none()).then(|| Self {
+        let current = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.retired_at.is_none())
+            .max_by_key(|(_, k)| (k.created_at, k.id))?
+            .0;
+        Some(Self {
             keys,
+            current,
             loaded_at: Instant::now(),
         })
     }
@@ -109,11 +118,7 @@ impl Keyring {
     }
 
     fn current(&self) -> &Key {
-        self.keys
-            .iter()
-            .filter(|k| k.retired_at.is_none())
-            .max_by_key(|k| (k.created_at, k.id))
-            .expect("a keyring holds an active key")
+        &self.keys[self.current]
     }
 
     /// A fresh nonce expiring at `expires_at`, bound to `app_id` if given.

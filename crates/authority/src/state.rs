@@ -175,18 +175,17 @@ impl AppState {
         app_id: &AppId,
     ) -> Result<std::result::Result<OpenedNonce, NonceRefusal>> {
         let now = self.now();
-        let mut ring = self.keyring().await?;
-        if matches!(ring.open(nonce, app_id, now), Err(Closed::UnknownKey(_)))
-            && ring.age() >= KEYRING_MISS_RELOAD
-        {
-            ring = self.reload_keyring().await?;
-        }
-        Ok(ring
-            .open(nonce, app_id, now)
-            .map_err(|closed| match closed {
-                Closed::Refused(refusal) => refusal,
-                Closed::UnknownKey(_) => NonceRefusal::Unknown,
-            }))
+        let ring = self.keyring().await?;
+        let opened = match ring.open(nonce, app_id, now) {
+            Err(Closed::UnknownKey(_)) if ring.age() >= KEYRING_MISS_RELOAD => {
+                self.reload_keyring().await?.open(nonce, app_id, now)
+            }
+            other => other,
+        };
+        Ok(opened.map_err(|closed| match closed {
+            Closed::Refused(refusal) => refusal,
+            Closed::UnknownKey(_) => NonceRefusal::Unknown,
+        }))
     }
 
     /// Forgets a provider's cached keys after a change.

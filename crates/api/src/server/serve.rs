@@ -410,13 +410,8 @@ async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -
         .headers()
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>();
-    let client = client_address(
-        peer.ip(),
-        forwarded.into_iter(),
-        &shared.config.trusted_proxies,
-    );
+        .filter_map(|v| v.to_str().ok());
+    let client = client_address(peer.ip(), forwarded, &shared.config.trusted_proxies);
     request.extensions_mut().insert(ClientAddr(client));
     request.extensions_mut().insert(ConnectInfo(peer));
     let limit = HttpConfig::secs(shared.config.request_timeout_secs);
