@@ -76,11 +76,7 @@ async fn connect_sqlite(url: &str, settings: PoolSettings) -> Result<Pools, sqlx
     let parsed = SqliteConnectOptions::from_str(url)?;
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     if !in_memory {
-        if let Some(parent) = std::path::Path::new(parsed.get_filename()).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)?;
-            }
-        }
+        create_private(parsed.get_filename())?;
     }
     let url = if in_memory || url.contains("mode=") {
         url.to_owned()
@@ -118,6 +114,29 @@ async fn connect_sqlite(url: &str, settings: PoolSettings) -> Result<Pools, sqlx
         reader,
         writer,
     })
+}
+
+/// Creates a SQLite database file, if missing, readable by its owner only
+/// (0600; SQLite gives its `-wal` and `-shm` files the same mode), and any
+/// missing directories above it 0700. Existing files and directories are
+/// left as they are.
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(parent) = file.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)?;
+        }
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(file)
+        .map(drop)
 }
 
 async fn connect_postgres(url: &str, settings: PoolSettings) -> Result<Pools, sqlx::Error> {
@@ -294,6 +313,35 @@ mod tests {
             .unwrap_err();
         assert_eq!(classify(&busy), Failure::Unavailable, "{busy}");
         holder.execute("ROLLBACK").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn sqlite_files_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/data/nested/t.db", dir.path().display());
+        let settings = PoolSettings {
+            max_connections: 1,
+            postgres_schema: None,
+        };
+        let pools = connect(&url, settings).await.unwrap();
+        pools
+            .writer
+            .execute("CREATE TABLE t (k TEXT)")
+            .await
+            .unwrap();
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("data"), 0o700);
+        assert_eq!(mode("data/nested"), 0o700);
+        for file in ["t.db", "t.db-wal", "t.db-shm"] {
+            assert_eq!(mode(&format!("data/nested/{file}")), 0o600, "{file}");
+        }
     }
 
     use sqlx::Connection as _;

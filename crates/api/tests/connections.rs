@@ -195,6 +195,50 @@ async fn oversized_heads_and_bodies_answer_in_the_error_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_are_not_http_answer_in_the_error_shape() {
+    let server = start(config()).await;
+    let malformed: [&[u8]; 4] = [
+        b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /admin/apps/\xc3\x28 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GARBAGE\r\n\r\n",
+        b"GET /ok HTTP/1.1\r\nBad Header Name: x\r\n\r\n",
+    ];
+    for request in malformed {
+        let mut s = send(server.addr, request).await;
+        let answer = read_to_close(&mut s).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        let body = json_body(&answer);
+        assert_eq!(body["id"], "invalid_request", "{answer}");
+        assert_eq!(body["code"], 10, "{answer}");
+    }
+
+    // After answered requests on a kept-alive connection, the same: every
+    // answer of the service keeps its own head, the refusal gets the shape.
+    let mut s = send(
+        server.addr,
+        b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
+    )
+    .await;
+    let mut first = vec![0u8; 4096];
+    let mut seen = String::new();
+    while seen.matches("HTTP/1.1 200").count() < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut first))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed early: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&first[..n]));
+    }
+    assert!(seen.ends_with("hi"), "{seen}");
+    s.write_all(b"GET /\x80 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut s).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(json_body(&answer)["id"], "invalid_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_meets_its_deadline_despite_slow_clients() {
     let mut server = start(HttpConfig {
         header_read_timeout_secs: 60,

@@ -362,3 +362,25 @@ async fn admin_answers_unknown_keys_and_apps() {
         (StatusCode::NOT_FOUND, Some("invalid_app_id"))
     );
 }
+
+#[tokio::test]
+async fn a_path_that_is_not_utf8_is_answered_in_the_error_shape() {
+    let authority = Authority::start().await;
+    for (method, path) in [
+        (Method::GET, "/admin/apps/%FF%FE"),
+        (Method::POST, "/admin/apps/%C3%28/keys"),
+        (Method::DELETE, "/admin/keys/%80"),
+    ] {
+        let (status, body) = authority.admin(method, path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["id"], "invalid_request", "{path}");
+        assert!(
+            body["message"].as_str().unwrap().contains("UTF-8"),
+            "{body}"
+        );
+    }
+    // Unrouted paths that are not UTF-8 are a 404 in the same shape.
+    let (status, body) = authority.admin(Method::GET, "/%FF", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["id"], "not_found");
+}

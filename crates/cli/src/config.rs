@@ -157,21 +157,44 @@ mod tests {
     }
 }
 
-/// A database or Redis URL as it may be printed: any password replaced by `***`.
+/// A database or Redis URL as it may be printed: any password replaced by
+/// `***`, whatever characters it holds (a raw `/`, `?`, `#` or `@` included),
+/// and so is the value of a `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    // The user information ends at the last `@`: a password may hold any
+    // character, and over-hiding a host or path is the safe mistake.
+    let rest = match rest.rsplit_once('@') {
+        Some((userinfo, after)) if userinfo.contains(':') => {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let hidden = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{hidden}@{host}{path}")
+            if user.contains(['/', '?', '#']) {
+                // No user information at all: the `@` sits in the path or query.
+                rest.to_owned()
+            } else {
+                format!("{user}:***@{after}")
+            }
         }
-        None => url.to_owned(),
-    }
+        _ => rest.to_owned(),
+    };
+    format!("{scheme}://{}", redact_query_password(&rest))
+}
+
+/// Hides a `password=` query parameter's value, up to the next `&` (a raw
+/// `#` is taken as part of it: database URLs have no fragments).
+fn redact_query_password(rest: &str) -> String {
+    let Some((before, query)) = rest.split_once('?') else {
+        return rest.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{before}?{}", query.join("&"))
 }
 
 #[cfg(test)]
@@ -194,6 +217,26 @@ mod redact_tests {
         );
         assert_eq!(redact_url("sqlite://./data/a.db"), "sqlite://./data/a.db");
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn passwords_with_delimiters_are_hidden() {
+        for password in ["pa/ss", "pa?ss", "pa#ss", "p@ss", "/?#@:", "a:b"] {
+            let url = format!("postgres://tessera:{password}@db:5432/tessera?sslmode=require");
+            let shown = redact_url(&url);
+            assert_eq!(
+                shown, "postgres://tessera:***@db:5432/tessera?sslmode=require",
+                "{password}"
+            );
+        }
+        assert_eq!(
+            redact_url("postgres://db/tessera?user=me&password=s/e#c?r@t"),
+            "postgres://db/tessera?user=me&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://db/tessera?options=a@b"),
+            "postgres://db/tessera?options=a@b"
+        );
     }
 }
 

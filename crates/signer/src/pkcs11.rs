@@ -124,23 +124,49 @@ fn read_pin(c: &Pkcs11Config) -> Result<AuthPin> {
     let pin = match (&c.pin_env, &c.pin_file) {
         (Some(var), None) => std::env::var(var)
             .map_err(|_| config(format!("environment variable {var} (pin_env) is not set")))?,
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| config(format!("cannot read pin_file {}: {e}", path.display())))?
-            .trim_end_matches(['\r', '\n'])
-            .to_owned(),
+        (None, Some(path)) => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| config(format!("cannot read pin_file {}: {e}", path.display())))?;
+            check_private(&file, path).map_err(config)?;
+            std::io::read_to_string(file)
+                .map_err(|e| config(format!("cannot read pin_file {}: {e}", path.display())))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned()
+        }
         _ => return Err(config("set exactly one of `pin_env` and `pin_file`".into())),
     };
     Ok(AuthPin::from(pin))
 }
 
+/// Refuses a PIN file that anyone but its owner and group may read or write.
+fn check_private(file: &std::fs::File, path: &Path) -> std::result::Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = file
+        .metadata()
+        .map_err(|e| format!("cannot read pin_file {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o007 != 0 {
+        return Err(format!(
+            "pin_file {} is accessible to other users (mode {:o}); run `chmod 600` on it",
+            path.display(),
+            mode & 0o777
+        ));
+    }
+    Ok(())
+}
+
+/// Hex digits (optionally after `0x`) as bytes; `None` for anything else,
+/// odd lengths and empty strings included.
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_start_matches("0x");
-    if s.len() % 2 != 0 {
+    let digits = s.strip_prefix("0x").unwrap_or(s).as_bytes();
+    if digits.is_empty() || digits.len() % 2 != 0 {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+    let nibble = |b: u8| char::from(b).to_digit(16);
+    digits
+        .chunks_exact(2)
+        .map(|pair| Some((nibble(pair[0])? << 4 | nibble(pair[1])?) as u8))
         .collect()
 }
 
@@ -277,6 +303,12 @@ impl Pkcs11Signer {
             return Err(SignerError::Config {
                 backend: BACKEND,
                 message: "set `key_label`, `object_id` or both".into(),
+            });
+        }
+        if !(1..=64).contains(&c.sessions) {
+            return Err(SignerError::Config {
+                backend: BACKEND,
+                message: format!("sessions = {} is out of range 1..=64", c.sessions),
             });
         }
         let pin = read_pin(c)?;

@@ -113,3 +113,44 @@ async fn wrong_keys_and_tokens_fail_at_start() {
     )
     .contains("Pkcs11Signer"));
 }
+
+/// A PIN file others can read is refused; an owner-only one works. Malformed
+/// `object_id`s (non-ASCII, odd, empty) and `sessions` out of range are
+/// configuration errors, never a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_files_and_malformed_settings_are_checked() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, format!("{}\n", env("TESSERA_TEST_PKCS11_PIN"))).unwrap();
+    let with_pin_file = || {
+        let mut c = config(Some("eit-signing"), None);
+        c.pin_env = None;
+        c.pin_file = Some(pin_file.clone());
+        c
+    };
+    for mode in [0o644, 0o604, 0o602] {
+        std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = Pkcs11Signer::connect(&with_pin_file()).await.unwrap_err();
+        assert!(matches!(err, SignerError::Config { .. }), "{err}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+    std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Pkcs11Signer::connect(&with_pin_file()).await.unwrap();
+
+    for id in ["é1", "0é", "1", "", "0x", "zz", "01\u{202e}"] {
+        let err = Pkcs11Signer::connect(&config(None, Some(id)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SignerError::Config { .. }), "{id:?}: {err}");
+    }
+    Pkcs11Signer::connect(&config(None, Some("0x01")))
+        .await
+        .unwrap();
+    for sessions in [0, 65] {
+        let mut c = config(Some("eit-signing"), None);
+        c.sessions = sessions;
+        let err = Pkcs11Signer::connect(&c).await.unwrap_err();
+        assert!(err.to_string().contains("sessions"), "{err}");
+    }
+}

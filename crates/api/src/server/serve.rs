@@ -7,6 +7,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -228,18 +229,25 @@ enum Phase {
 
 /// A connection's [`Phase`], moved on by reads and by the service.
 #[derive(Debug)]
-struct Watch(Mutex<Phase>);
+struct Watch {
+    phase: Mutex<Phase>,
+    /// Responses the service has handed to hyper.
+    answers: AtomicU64,
+}
 
 impl Watch {
     fn new() -> Self {
-        Self(Mutex::new(Phase::Waiting {
-            since: Instant::now(),
-            head_from: None,
-        }))
+        Self {
+            phase: Mutex::new(Phase::Waiting {
+                since: Instant::now(),
+                head_from: None,
+            }),
+            answers: AtomicU64::new(0),
+        }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Phase) -> R) -> R {
-        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        f(&mut self.phase.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn read_some(&self) {
@@ -255,6 +263,7 @@ impl Watch {
     }
 
     fn done(&self) {
+        self.answers.fetch_add(1, Ordering::AcqRel);
         self.with(|phase| {
             *phase = Phase::Waiting {
                 since: Instant::now(),
@@ -291,10 +300,77 @@ impl Watch {
     }
 }
 
-/// A stream that tells its [`Watch`] when bytes arrive.
+/// A stream that tells its [`Watch`] when bytes arrive, and answers in the
+/// error shape where hyper itself refuses a request it cannot parse (a
+/// request line that is not HTTP or not ASCII, a URI too long, a bad
+/// version): hyper writes such an answer, with an empty body, without ever
+/// calling the service, so a response head written when every answer of
+/// the service has had its head is hyper's own, and is replaced.
 struct Watched {
     stream: TcpStream,
     watch: Arc<Watch>,
+    /// Response heads written so far.
+    heads: u64,
+    /// A replacement being written, and how much of it is.
+    replacement: Option<(Vec<u8>, usize)>,
+}
+
+impl Watched {
+    fn new(stream: TcpStream, watch: Arc<Watch>) -> Self {
+        Self {
+            stream,
+            watch,
+            heads: 0,
+            replacement: None,
+        }
+    }
+
+    /// Writes what is left of the replacement; ready when all of it is.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((bytes, written)) = &mut self.replacement {
+            if *written == bytes.len() {
+                return Poll::Ready(Ok(()));
+            }
+            match Pin::new(&mut self.stream).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// hyper's own answer to a request it could not parse, in the error shape.
+fn parse_error_answer(head: &[u8]) -> Vec<u8> {
+    let status = head
+        .get(9..12)
+        .and_then(|code| std::str::from_utf8(code).ok())
+        .and_then(|code| code.parse::<u16>().ok())
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or(StatusCode::BAD_REQUEST);
+    let message = match status {
+        StatusCode::URI_TOO_LONG => "the request's URI is too long",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "the request's headers are too large",
+        StatusCode::HTTP_VERSION_NOT_SUPPORTED => "only HTTP/1.1 and HTTP/1.0 are served",
+        _ => "the request is not valid HTTP: its request line or a header is malformed (a path must be ASCII, percent-encoded where needed)",
+    };
+    let body = serde_json::to_vec(
+        &ApiError::invalid_request(message)
+            .with_status(status.as_u16())
+            .body(),
+    )
+    .unwrap_or_default();
+    let mut answer = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    answer
 }
 
 impl AsyncRead for Watched {
@@ -318,14 +394,34 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let this = &mut *self;
+        // A response head, not an interim `100 Continue`.
+        let head = buf.starts_with(b"HTTP/1.") && buf.get(9).is_some_and(|&d| d != b'1');
+        if this.replacement.is_none() && head {
+            if this.heads == this.watch.answers.load(Ordering::Acquire) {
+                this.replacement = Some((parse_error_answer(buf), 0));
+            } else {
+                let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+                if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+                    this.heads += 1;
+                }
+                return polled;
+            }
+        }
+        if this.replacement.is_some() {
+            // hyper's bytes are dropped: the replacement stands for them.
+            return this.poll_replacement(cx).map_ok(|()| buf.len());
+        }
+        Pin::new(&mut this.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_replacement(cx))?;
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_replacement(cx))?;
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
@@ -340,10 +436,7 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let watch = Arc::new(Watch::new());
-    let io = TokioIo::new(Watched {
-        stream,
-        watch: watch.clone(),
-    });
+    let io = TokioIo::new(Watched::new(stream, watch.clone()));
     let service = hyper::service::service_fn({
         let watch = watch.clone();
         let shared = shared.clone();

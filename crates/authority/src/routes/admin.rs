@@ -1,6 +1,6 @@
 //! The admin API: apps, their provider, and its keys.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
@@ -8,7 +8,7 @@ use axum::Json;
 use tessera_api::authority::{
     self as wire, AddKeyRequest, AppWithKeys, CreateAppRequest, KeyStatus, NewKey,
 };
-use tessera_api::server::{created, ApiJson};
+use tessera_api::server::{created, ApiJson, ApiPath, ClientAddr};
 use tessera_api::{rfc3339, ApiError};
 use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey};
 
@@ -38,6 +38,15 @@ impl FromRequestParts<AppState> for Admin {
         if expected.matches(presented.trim()) {
             Ok(Admin)
         } else {
+            let address = parts.extensions.get::<ClientAddr>().map(|a| a.0);
+            let path = parts.uri.path();
+            tracing::warn!(
+                address = ?address,
+                // A URI is ASCII: any cut is a character boundary.
+                path = %&path[..path.len().min(256)],
+                token_presented = !presented.is_empty(),
+                "admin authentication failed"
+            );
             Err(access_denied("a valid admin token is required"))
         }
     }
@@ -129,7 +138,7 @@ fn key_body(key: &KeyRecord) -> wire::Key {
 pub(crate) async fn get_app(
     _: Admin,
     State(state): State<AppState>,
-    Path(app_id): Path<String>,
+    ApiPath(app_id): ApiPath<String>,
 ) -> Result<Json<AppWithKeys>, ApiError> {
     let app = find_app(&state, &app_id).await?;
     let keys = state.store.keys_of_provider(&app.provider_id).await?;
@@ -143,7 +152,7 @@ pub(crate) async fn get_app(
 pub(crate) async fn add_key(
     _: Admin,
     State(state): State<AppState>,
-    Path(app_id): Path<String>,
+    ApiPath(app_id): ApiPath<String>,
     ApiJson(body): ApiJson<AddKeyRequest>,
 ) -> Result<Response, ApiError> {
     let app = find_app(&state, &app_id).await?;
@@ -179,7 +188,7 @@ pub(crate) async fn add_key(
 pub(crate) async fn revoke_key(
     _: Admin,
     State(state): State<AppState>,
-    Path(kid): Path<String>,
+    ApiPath(kid): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let kid: KeyId = kid
         .parse()
