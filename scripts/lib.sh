@@ -134,3 +134,32 @@ setup_moto() {
   echo "moto KMS at $TESSERA_TEST_KMS_ENDPOINT"
 }
 
+
+# setup_cargo_fuzz: cargo-fuzz on the PATH (installed from crates.io when
+# missing).
+setup_cargo_fuzz() {
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    step "installing cargo-fuzz"
+    cargo install cargo-fuzz --locked --version 0.13.2 --quiet
+  fi
+}
+
+# run_fuzz_targets SECS: every target of fuzz/ for SECS seconds from its
+# seed corpus in fuzz/corpus/<target>, new inputs kept in
+# target/fuzz-corpus/<target>. Stops at the first crash.
+run_fuzz_targets() {
+  local secs=$1 target
+  for target in $(cargo fuzz list --fuzz-dir fuzz); do
+    mkdir -p "target/fuzz-corpus/$target"
+    echo "fuzzing $target for $secs s"
+    local log="target/fuzz-corpus/$target.log"
+    if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz --sanitizer none --target-dir target/fuzz \
+      "$target" "target/fuzz-corpus/$target" "fuzz/corpus/$target" -- \
+      -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+      tail -n 80 "$log"
+      echo "fuzz target $target failed (its log: $log)" >&2
+      return 1
+    fi
+    grep -E "^(Done|stat::number_of_executed_units)" "$log" || true
+  done
+}
