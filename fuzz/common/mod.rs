@@ -54,6 +54,38 @@ pub fn sign(header_json: &[u8], claims_json: &[u8]) -> String {
     jws::assemble(&input, &signature)
 }
 
+/// The token an input stands for: after a mode byte, the rest as a string
+/// (mode even), or `header \0 claims` signed with the test key (mode odd).
+/// `None` when the string is not UTF-8.
+pub fn token_from(data: &[u8]) -> Option<(u8, String)> {
+    let (&mode, rest) = data.split_first()?;
+    if mode & 1 == 0 {
+        return std::str::from_utf8(rest).ok().map(|s| (mode, s.to_owned()));
+    }
+    let mut parts = rest.splitn(2, |&b| b == 0);
+    let header = parts.next().unwrap_or_default();
+    let claims = parts.next().unwrap_or_default();
+    Some((mode, sign(header, claims)))
+}
+
+/// Checks an answer: never a 5xx, errors in the SPEC's shape; its JSON
+/// body (`Null` when empty).
+pub fn check_answer(status: u16, bytes: &[u8]) -> serde_json::Value {
+    assert!(status < 500, "{status}: {}", String::from_utf8_lossy(bytes));
+    if status >= 400 {
+        assert_error_shape(status, bytes);
+    }
+    if bytes.is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_slice(bytes).unwrap_or_else(|e| {
+        panic!(
+            "{status}: not JSON ({e}): {}",
+            String::from_utf8_lossy(bytes)
+        )
+    })
+}
+
 /// An error answer in the SPEC's shape: `{id, code, message, data?}`.
 pub fn assert_error_shape(status: u16, body: &[u8]) {
     let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_else(|e| {

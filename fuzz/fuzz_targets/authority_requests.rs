@@ -93,25 +93,7 @@ async fn call(router: &Router, request: Request<Body>) -> (u16, Value) {
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap();
-    assert!(
-        status < 500,
-        "{status}: {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    if status >= 400 {
-        common::assert_error_shape(status, &bytes);
-    }
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "{status}: not JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        })
-    };
-    (status, body)
+    (status, common::check_answer(status, &bytes))
 }
 
 fn post(path: &str, content_type: bool, body: &[u8]) -> Request<Body> {

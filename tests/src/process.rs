@@ -116,3 +116,29 @@ pub async fn token_at(
         .unwrap();
     sign_token(signer, &claims).await.unwrap().into_string()
 }
+
+/// An identity service's config in `dir/identity.toml` over `database_url`,
+/// with a freshly generated PEM key in `dir/signing.pem`, a new provider id,
+/// and `extra` (TOML) before the `[signer]` table: its path.
+pub fn identity_config(dir: &Path, database_url: &str, extra: &str) -> PathBuf {
+    let key = dir.join("signing.pem");
+    let generated = Command::new(tessera_bin())
+        .args(["keys", "generate", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let config = dir.join("identity.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{database_url}\"\nprovider_id = \"{}\"\n{extra}\n\
+             [signer]\nbackend = \"pem\"\nkid = \"{}\"\npath = \"{}\"\n",
+            ProviderId::generate(),
+            tessera_claims::KeyId::generate(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    config
+}

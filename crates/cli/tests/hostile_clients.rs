@@ -362,26 +362,8 @@ async fn sigterm_among_slow_clients(mut server: Server, body_path: &'static str)
 /// The identity service's directory: a generated key, a SQLite user store
 /// with `alice` (password `alice-password`), and its config with `extra`.
 fn identity_setup(dir: &Path, extra: &str) -> std::path::PathBuf {
-    let key = dir.join("signing.pem");
-    let generated = Command::new(common::tessera_bin())
-        .args(["keys", "generate", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(generated.status.success());
-    let config = dir.join("identity.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}/identity.db\"\nprovider_id = \"{}\"\n{extra}\n\
-             [signer]\nbackend = \"pem\"\nkid = \"{}\"\npath = \"{}\"\n",
-            dir.display(),
-            tessera_claims::ProviderId::generate(),
-            tessera_claims::KeyId::generate(),
-            key.display()
-        ),
-    )
-    .unwrap();
+    let database = format!("sqlite://{}/identity.db", dir.display());
+    let config = common::identity_config(dir, &database, extra);
     let mut add = Command::new(common::tessera_bin())
         .args(["users", "add", "--config"])
         .arg(&config)

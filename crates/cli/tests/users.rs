@@ -108,25 +108,7 @@ async fn users_on_postgres_are_shared_by_identity_instances() {
     let url = std::env::var("TESSERA_TEST_POSTGRES_URL")
         .expect("TESSERA_TEST_POSTGRES_URL is not set; run the suite with scripts/test");
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("signing.pem");
-    let generated = Command::new(common::tessera_bin())
-        .args(["keys", "generate", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(generated.status.success());
-    let config = dir.path().join("identity.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\ndatabase_url = \"{url}\"\nprovider_id = \"{}\"\n\
-             [signer]\nbackend = \"pem\"\nkid = \"{}\"\npath = \"{}\"\n",
-            tessera_claims::ProviderId::generate(),
-            tessera_claims::KeyId::generate(),
-            key.display()
-        ),
-    )
-    .unwrap();
+    let config = common::identity_config(dir.path(), &url, "");
     // A username of this test alone: the database is shared by the run.
     let name = format!("pg-{}", tessera_claims::KeyId::generate().uuid().simple());
     let out = tessera(&config, &["add", &name], "first-password\n");
