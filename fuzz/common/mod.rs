@@ -54,6 +54,14 @@ pub fn sign(header_json: &[u8], claims_json: &[u8]) -> String {
     jws::assemble(&input, &signature)
 }
 
+/// The one-threaded runtime a harness drives its service with.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// The token an input stands for: after a mode byte, the rest as a string
 /// (mode even), or `header \0 claims` signed with the test key (mode odd).
 /// `None` when the string is not UTF-8.

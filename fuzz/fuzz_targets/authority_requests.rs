@@ -30,10 +30,7 @@ struct Harness {
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = common::runtime();
         let (router, app_id) = runtime.block_on(async {
             let store = Arc::new(SqlStore::connect("sqlite::memory:", 1).await.unwrap());
             let mut config = AuthorityConfig::default();

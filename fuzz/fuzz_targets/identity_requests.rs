@@ -50,10 +50,7 @@ const KEY_VARIABLE: &str = "TESSERA_FUZZ_SIGNING_KEY";
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = common::runtime();
         // Set once, before the signer reads it.
         std::env::set_var(KEY_VARIABLE, common::SIGNING_KEY);
         let config: IdentityConfig = serde_json::from_value(json!({
