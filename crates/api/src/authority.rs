@@ -140,6 +140,72 @@ pub struct App {
     pub name: String,
     /// RFC 3339 UTC.
     pub created_at: String,
+    /// The lifetime of sessions opened from now on, in seconds: the app's
+    /// own, or the authority's `sessions.ttl_secs`.
+    pub session_ttl_secs: u64,
+    /// Whether `session_ttl_secs` is the authority's default.
+    pub session_ttl_is_default: bool,
+}
+
+/// `GET /admin/apps?limit=&after=`: one page of apps, by app id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPage {
+    /// The apps of this page.
+    pub apps: Vec<App>,
+    /// The `after` of the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+/// The query of `GET /admin/apps`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppPageQuery {
+    /// At most this many apps (1..=200, default 50).
+    pub limit: Option<u32>,
+    /// Apps after this app id.
+    pub after: Option<String>,
+}
+
+/// `PATCH /admin/apps/{app_id}`: absent members are kept;
+/// `"session_ttl_secs": null` returns to the authority's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAppRequest {
+    /// A new name (1 to 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A new session lifetime in seconds (30..=31536000), or null.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_null"
+    )]
+    pub session_ttl_secs: Option<Option<u64>>,
+}
+
+impl RequestBody for UpdateAppRequest {
+    const OPTIONAL: &'static [&'static str] = &["name"];
+}
+
+/// A member that may be absent (`None`), null (`Some(None)`) or a value.
+mod present_or_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value
+            .as_ref()
+            .and_then(Option::as_ref)
+            .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
 }
 
 /// `GET /admin/apps/{app_id}`: an app with its provider's keys.

@@ -43,7 +43,9 @@ pub struct Inner {
     /// Per-client request limits.
     pub limits: Limits,
     keys: KeyCache,
-    apps: RwLock<HashMap<AppId, App>>,
+    /// Apps as read, and when: re-read after [`KEY_CACHE_TTL`] so that a
+    /// change made at another instance is seen within it.
+    apps: RwLock<HashMap<AppId, (Instant, App)>>,
     keyring: RwLock<Option<Arc<Keyring>>>,
     keyring_load: tokio::sync::Mutex<()>,
 }
@@ -102,18 +104,24 @@ impl AppState {
     /// The app with this id. Apps never change once created, so found ones
     /// are kept in memory.
     pub async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
-        if let Some(app) = self
+        if let Some((_, app)) = self
             .apps
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(app_id)
+            .filter(|(at, _)| at.elapsed() < KEY_CACHE_TTL)
         {
             return Ok(Some(app.clone()));
         }
         let app = self.store.app(app_id).await?;
-        if let Some(app) = &app {
-            let mut apps = self.apps.write().unwrap_or_else(|e| e.into_inner());
-            apps.insert(*app_id, app.clone());
+        let mut apps = self.apps.write().unwrap_or_else(|e| e.into_inner());
+        match &app {
+            Some(app) => {
+                apps.insert(*app_id, (Instant::now(), app.clone()));
+            }
+            None => {
+                apps.remove(app_id);
+            }
         }
         Ok(app)
     }
@@ -186,6 +194,20 @@ impl AppState {
             Closed::Refused(refusal) => refusal,
             Closed::UnknownKey(_) => NonceRefusal::Unknown,
         }))
+    }
+
+    /// Forgets the cached app, after it changed here.
+    pub fn app_changed(&self, app_id: &AppId) {
+        self.apps
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(app_id);
+    }
+
+    /// The lifetime of a session of `app` opened now, in seconds.
+    pub fn session_ttl_secs(&self, app: &App) -> u64 {
+        app.session_ttl_secs
+            .unwrap_or(self.config.sessions.ttl_secs)
     }
 
     /// Forgets a provider's cached keys after a change.

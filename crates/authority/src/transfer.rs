@@ -38,6 +38,9 @@ pub struct ExportedApp {
     pub name: String,
     /// Seconds since the epoch.
     pub created_at: i64,
+    /// The app's own session lifetime in seconds, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_ttl_secs: Option<u64>,
     /// The provider's keys, revoked ones included.
     pub keys: Vec<ExportedKey>,
 }
@@ -114,6 +117,7 @@ pub async fn export(store: &dyn Store, now: i64) -> Result<Export, StoreError> {
             environment: app.environment,
             name: app.name,
             created_at: app.created_at,
+            session_ttl_secs: app.session_ttl_secs,
             keys,
         });
     }
@@ -173,6 +177,7 @@ pub async fn import(store: &dyn Store, doc: &Export) -> Result<ImportSummary, Im
             environment: a.environment,
             name: a.name.clone(),
             created_at: a.created_at,
+            session_ttl_secs: a.session_ttl_secs,
         };
         match (by_app.get(&app.app_id), by_provider.get(&app.provider_id)) {
             (Some(e), _) if **e == app => summary.apps_unchanged += 1,

@@ -20,6 +20,7 @@ use tessera_tests::ScratchDatabase;
 /// Every part of the suite against one SQL store.
 async fn sql_store(store: Arc<SqlStore>) {
     conformance::apps_and_keys(store.as_ref()).await;
+    conformance::app_pages_and_changes(store.as_ref()).await;
     conformance::sessions_and_identities(store.as_ref()).await;
     conformance::redemption(store.clone()).await;
     conformance::nonce_keys(store.as_ref()).await;

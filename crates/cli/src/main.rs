@@ -7,6 +7,7 @@ macro_rules! outln {
     };
 }
 
+mod admin_cmd;
 mod authority_cmd;
 mod config;
 mod identity_cmd;
@@ -55,6 +56,9 @@ enum Command {
     /// Check and benchmark the configured signer.
     #[command(subcommand)]
     Signer(signer_cmd::SignerCommand),
+    /// Operate a running authority through its admin API.
+    #[command(subcommand)]
+    Admin(admin_cmd::AdminCommand),
 }
 
 /// Writes to standard output; a closed pipe (`tessera ... | head`) ends quietly.
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
             Command::Keys(cmd) => keys::run(cmd),
             Command::Token(cmd) => token::run(cmd).await,
             Command::Signer(cmd) => signer_cmd::run(cmd).await,
+            Command::Admin(cmd) => admin_cmd::run(cmd).await,
         }
     });
     match outcome {

@@ -114,6 +114,7 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
                 environment: Environment::Staging,
                 name: "tessera up".into(),
                 created_at: now,
+                session_ttl_secs: None,
             })
             .await?;
         let public = signer.public_key();

@@ -3,13 +3,13 @@
 
 mod json;
 pub mod limit;
-mod path;
+mod params;
 mod response;
 mod serve;
 mod stack;
 
 pub use json::{ApiJson, OptionalJson};
-pub use path::ApiPath;
+pub use params::{ApiPath, ApiQuery};
 pub use serve::{serve, HttpConfig, MAX_REQUEST_ID_LEN};
 pub use stack::{with_common_layers, ClientAddr, Limits};
 

@@ -5,16 +5,19 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
+use serde_json::Value;
 use tessera_api::authority::{
-    self as wire, AddKeyRequest, AppWithKeys, CreateAppRequest, KeyStatus, NewKey,
+    self as wire, AddKeyRequest, AppPage, AppPageQuery, AppWithKeys, CreateAppRequest, KeyStatus,
+    NewKey,
 };
-use tessera_api::server::{created, ApiJson, ApiPath, ClientAddr};
+use tessera_api::server::{created, ApiJson, ApiPath, ApiQuery, ClientAddr};
+use tessera_api::JsonObject;
 use tessera_api::{rfc3339, ApiError};
 use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey};
 
 use super::find_app;
 use crate::error::{access_denied, conflict};
-use crate::store::{App, KeyRecord};
+use crate::store::{App, AppChange, KeyRecord};
 use crate::AppState;
 
 /// A request carrying the admin token as `Authorization: Bearer …`.
@@ -56,14 +59,107 @@ fn invalid(property: &str, message: impl Into<String>) -> ApiError {
     ApiError::invalid_property(property, message)
 }
 
-fn app_body(app: &App) -> wire::App {
+fn app_body(state: &AppState, app: &App) -> wire::App {
     wire::App {
         app_id: app.app_id.to_string(),
         provider_id: app.provider_id.to_string(),
         environment: app.environment.as_str().to_owned(),
         name: app.name.clone(),
         created_at: rfc3339(app.created_at),
+        session_ttl_secs: state.session_ttl_secs(app),
+        session_ttl_is_default: app.session_ttl_secs.is_none(),
     }
+}
+
+/// An app name: 1 to 200 characters once trimmed.
+fn app_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(invalid("name", "`name` must be 1 to 200 characters"));
+    }
+    Ok(name)
+}
+
+/// Sessions may be set to live from 30 seconds to a year.
+pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<u64> = 30..=31_536_000;
+
+/// Apps listed per page unless `limit` says otherwise, and at most.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+/// `GET /admin/apps?limit=&after=`: apps by app id, a page at a time.
+pub(crate) async fn list_apps(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AppPageQuery>,
+) -> Result<Json<AppPage>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_request(format!(
+            "`limit` must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let after: Option<AppId> = match query.after.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(
+            s.parse()
+                .map_err(|e| ApiError::invalid_request(format!("`after` is not an app id: {e}")))?,
+        ),
+    };
+    let apps = state.store.apps_page(after.as_ref(), limit).await?;
+    let next = (apps.len() == limit as usize)
+        .then(|| apps.last().map(|a| a.app_id.to_string()))
+        .flatten();
+    Ok(Json(AppPage {
+        apps: apps.iter().map(|a| app_body(&state, a)).collect(),
+        next,
+    }))
+}
+
+/// `PATCH /admin/apps/{app_id} {name?, session_ttl_secs?}`.
+pub(crate) async fn update_app(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiPath(app_id): ApiPath<String>,
+    ApiJson(body): ApiJson<JsonObject>,
+) -> Result<Json<wire::App>, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let mut change = AppChange::default();
+    for (member, value) in &body.0 {
+        match (member.as_str(), value) {
+            ("name", Value::String(name)) => change.name = Some(app_name(name)?.to_owned()),
+            ("name", _) => return Err(invalid("name", "`name` must be a string")),
+            ("session_ttl_secs", Value::Null) => change.session_ttl_secs = Some(None),
+            ("session_ttl_secs", value) => match value.as_u64() {
+                Some(secs) if SESSION_TTL_RANGE.contains(&secs) => {
+                    change.session_ttl_secs = Some(Some(secs));
+                }
+                _ => {
+                    return Err(invalid(
+                        "session_ttl_secs",
+                        format!(
+                            "`session_ttl_secs` must be an integer from {} to {} (seconds), or null for the authority's default",
+                            SESSION_TTL_RANGE.start(),
+                            SESSION_TTL_RANGE.end()
+                        ),
+                    ))
+                }
+            },
+            (other, _) => {
+                return Err(ApiError::invalid_request(format!(
+                    "`{other}` cannot be changed; `name` and `session_ttl_secs` can"
+                )))
+            }
+        }
+    }
+    let app = state
+        .store
+        .update_app(&app.app_id, &change)
+        .await?
+        .ok_or_else(ApiError::invalid_app_id)?;
+    state.app_changed(&app.app_id);
+    tracing::info!(app_id = %app.app_id, ttl = ?app.session_ttl_secs, "app changed");
+    Ok(Json(app_body(&state, &app)))
 }
 
 /// `POST /admin/apps {name, environment, app_id?, provider_id?}`.
@@ -72,10 +168,7 @@ pub(crate) async fn create_app(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateAppRequest>,
 ) -> Result<Response, ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(invalid("name", "`name` must be 1 to 200 characters"));
-    }
+    let name = app_name(&body.name)?;
     let environment: Environment = body.environment.parse().map_err(|_| {
         invalid(
             "environment",
@@ -110,6 +203,7 @@ pub(crate) async fn create_app(
         environment,
         name: name.to_owned(),
         created_at: state.now(),
+        session_ttl_secs: None,
     };
     state
         .store
@@ -117,7 +211,7 @@ pub(crate) async fn create_app(
         .await
         .map_err(|e| conflict(e, "the app id or provider id is taken".into()))?;
     tracing::info!(app_id = %app_id, "app created");
-    Ok(created(app_body(&app)))
+    Ok(created(app_body(&state, &app)))
 }
 
 fn key_body(key: &KeyRecord) -> wire::Key {
@@ -143,7 +237,7 @@ pub(crate) async fn get_app(
     let app = find_app(&state, &app_id).await?;
     let keys = state.store.keys_of_provider(&app.provider_id).await?;
     Ok(Json(AppWithKeys {
-        app: app_body(&app),
+        app: app_body(&state, &app),
         keys: keys.iter().map(key_body).collect(),
     }))
 }

@@ -28,8 +28,11 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/current", delete(sessions::delete_current))
         .route("/identities/me", get(sessions::me))
         .route("/validate", post(validate::validate))
-        .route("/admin/apps", post(admin::create_app))
-        .route("/admin/apps/{app_id}", get(admin::get_app))
+        .route("/admin/apps", post(admin::create_app).get(admin::list_apps))
+        .route(
+            "/admin/apps/{app_id}",
+            get(admin::get_app).patch(admin::update_app),
+        )
         .route("/admin/apps/{app_id}/keys", post(admin::add_key))
         .route("/admin/keys/{kid}", delete(admin::revoke_key))
         .route("/healthz", get(healthz))

@@ -113,7 +113,7 @@ async fn open(state: &AppState, body: SessionRequest) -> Result<Response, ApiErr
         app_id,
         user_id: claims.prn.clone(),
         created_at: now,
-        expires_at: now.saturating_add(state.config.sessions.ttl_secs as i64),
+        expires_at: now.saturating_add(state.session_ttl_secs(&app) as i64),
     };
     let identity = redeem(state, &nonce, &session, &claims.profile)
         .await?

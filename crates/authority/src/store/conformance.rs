@@ -6,6 +6,7 @@
 //! # async fn run(store: std::sync::Arc<tessera_authority::store::SqlStore>) {
 //! use tessera_authority::store::conformance;
 //! conformance::apps_and_keys(store.as_ref()).await;
+//! conformance::app_pages_and_changes(store.as_ref()).await;
 //! conformance::sessions_and_identities(store.as_ref()).await;
 //! conformance::redemption(store.clone()).await;
 //! conformance::nonce_keys(store.as_ref()).await;
@@ -22,8 +23,8 @@ use std::sync::Arc;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 
 use super::{
-    AlreadyUsed, App, KeyRecord, Marker, NonceHash, NonceKeyRecord, NonceStore, SessionRecord,
-    SessionTokenHash, Store, StoreError, UsedNonce,
+    AlreadyUsed, App, AppChange, KeyRecord, Marker, NonceHash, NonceKeyRecord, NonceStore,
+    SessionRecord, SessionTokenHash, Store, StoreError, UsedNonce,
 };
 
 fn app() -> App {
@@ -33,6 +34,7 @@ fn app() -> App {
         environment: Environment::Staging,
         name: "conformance".into(),
         created_at: 1_000,
+        session_ttl_secs: None,
     }
 }
 
@@ -106,6 +108,93 @@ pub async fn apps_and_keys(store: &dyn Store) {
         "the first revocation time stays"
     );
     assert_eq!(store.revoke_key(&KeyId::generate(), 1).await.unwrap(), None);
+}
+
+/// Listing apps a page at a time, and changing them: a name alone keeps the
+/// session lifetime, a lifetime can be set and returned to the default.
+pub async fn app_pages_and_changes(store: &dyn Store) {
+    let mut ours = Vec::new();
+    for _ in 0..5 {
+        let a = app();
+        store.create_app(&a).await.unwrap();
+        ours.push(a.app_id);
+    }
+    // Every page is in order, after the cursor, at most `limit` long; paging
+    // through sees each app once (other apps may share the database).
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.apps_page(after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        if page.is_empty() {
+            break;
+        }
+        for a in &page {
+            if let Some(last) = seen.last() {
+                assert!(a.app_id.to_string() > *last, "out of order");
+            }
+            seen.push(a.app_id.to_string());
+        }
+        after = Some(page.last().unwrap().app_id);
+    }
+    for id in &ours {
+        assert_eq!(seen.iter().filter(|s| **s == id.to_string()).count(), 1);
+    }
+    assert_eq!(seen.len(), store.apps().await.unwrap().len());
+
+    let id = ours[0];
+    let changed = store
+        .update_app(
+            &id,
+            &AppChange {
+                session_ttl_secs: Some(Some(3_600)),
+                ..AppChange::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.session_ttl_secs, Some(3_600));
+    assert_eq!(changed.name, "conformance");
+    let renamed = store
+        .update_app(
+            &id,
+            &AppChange {
+                name: Some("renamed".into()),
+                ..AppChange::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.session_ttl_secs),
+        ("renamed", Some(3_600))
+    );
+    assert_eq!(store.app(&id).await.unwrap(), Some(renamed));
+    let reset = store
+        .update_app(
+            &id,
+            &AppChange {
+                session_ttl_secs: Some(None),
+                ..AppChange::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reset.session_ttl_secs, None);
+    assert_eq!(reset.name, "renamed");
+    assert_eq!(
+        store
+            .update_app(
+                &AppId::generate(Environment::Staging),
+                &AppChange::default()
+            )
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Sessions and identities: profile merging, expiry, uniqueness, deletion, purge.

@@ -65,6 +65,18 @@ pub struct App {
     pub name: String,
     /// Seconds since the epoch.
     pub created_at: i64,
+    /// The app's own session lifetime in seconds; `None`: the authority's
+    /// `sessions.ttl_secs`.
+    pub session_ttl_secs: Option<u64>,
+}
+
+/// What [`Store::update_app`] changes; `None` fields are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppChange {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new session lifetime; `Some(None)` returns to the authority's.
+    pub session_ttl_secs: Option<Option<u64>>,
 }
 
 /// A registered public key of a provider.
@@ -199,6 +211,10 @@ pub trait Store: Debug + Send + Sync + 'static {
     async fn app(&self, app_id: &AppId) -> Result<Option<App>>;
     /// Every app, by app id.
     async fn apps(&self) -> Result<Vec<App>>;
+    /// At most `limit` apps by app id, those after `after` when given.
+    async fn apps_page(&self, after: Option<&AppId>, limit: u32) -> Result<Vec<App>>;
+    /// Changes an app; the app as it is now, `None` if no such app.
+    async fn update_app(&self, app_id: &AppId, change: &AppChange) -> Result<Option<App>>;
     /// Registers a key for a provider; its kid must be free.
     async fn add_key(&self, key: &KeyRecord) -> Result<()>;
     /// The key with this id.

@@ -9,14 +9,19 @@ use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools};
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
 
 use super::{
-    corrupt, AlreadyUsed, App, IdentityRecord, KeyRecord, NonceKeyRecord, Purged, Result,
-    SessionRecord, SessionTokenHash, Store, StoreError, UsedNonce,
+    corrupt, AlreadyUsed, App, AppChange, IdentityRecord, KeyRecord, NonceKeyRecord, Purged,
+    Result, SessionRecord, SessionTokenHash, Store, StoreError, UsedNonce,
 };
 
 const INSERT_APP: &str =
-    "INSERT INTO apps (app_id, provider_id, environment, name, created_at) VALUES ($1, $2, $3, $4, $5)";
+    "INSERT INTO apps (app_id, provider_id, environment, name, created_at, session_ttl_secs) VALUES ($1, $2, $3, $4, $5, $6)";
 const APP: &str = "SELECT * FROM apps WHERE app_id = $1";
 const APPS: &str = "SELECT * FROM apps ORDER BY app_id";
+const APPS_PAGE: &str = "SELECT * FROM apps WHERE app_id > $1 ORDER BY app_id LIMIT $2";
+/// `$3 = 1`: set the session lifetime to `$4` (NULL: the default).
+const UPDATE_APP: &str = "UPDATE apps SET name = COALESCE($2, name),
+     session_ttl_secs = CASE WHEN $3 = 1 THEN $4 ELSE session_ttl_secs END
+     WHERE app_id = $1 RETURNING *";
 const INSERT_KEY: &str = "INSERT INTO keys (kid, provider_id, spki_der, fingerprint, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)";
 const KEY: &str = "SELECT * FROM keys WHERE kid = $1";
 const KEYS_OF_PROVIDER: &str = "SELECT * FROM keys WHERE provider_id = $1 ORDER BY created_at, kid";
@@ -60,6 +65,7 @@ struct AppRow {
     environment: String,
     name: String,
     created_at: i64,
+    session_ttl_secs: Option<i64>,
 }
 
 impl AppRow {
@@ -70,6 +76,13 @@ impl AppRow {
             environment: self.environment.parse().map_err(corrupt("environment"))?,
             name: self.name,
             created_at: self.created_at,
+            session_ttl_secs: self
+                .session_ttl_secs
+                .map(|t| {
+                    u64::try_from(t)
+                        .map_err(|_| StoreError::Corrupt(format!("session lifetime {t}")))
+                })
+                .transpose()?,
         })
     }
 }
@@ -251,6 +264,7 @@ impl Store for SqlStore {
             .bind(app.environment.as_str())
             .bind(&app.name)
             .bind(app.created_at)
+            .bind(app.session_ttl_secs.map(ttl_column))
             .execute(&self.writer)
             .await
             .map_err(backend)?;
@@ -272,6 +286,28 @@ impl Store for SqlStore {
             .await
             .map_err(backend)?;
         rows.into_iter().map(AppRow::into_app).collect()
+    }
+
+    async fn apps_page(&self, after: Option<&AppId>, limit: u32) -> Result<Vec<App>> {
+        let rows: Vec<AppRow> = sqlx::query_as(APPS_PAGE)
+            .bind(after.map(AppId::to_string).unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.into_iter().map(AppRow::into_app).collect()
+    }
+
+    async fn update_app(&self, app_id: &AppId, change: &AppChange) -> Result<Option<App>> {
+        let row: Option<AppRow> = sqlx::query_as(UPDATE_APP)
+            .bind(app_id.to_string())
+            .bind(change.name.as_deref())
+            .bind(i64::from(change.session_ttl_secs.is_some()))
+            .bind(change.session_ttl_secs.flatten().map(ttl_column))
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?;
+        row.map(AppRow::into_app).transpose()
     }
 
     async fn add_key(&self, key: &KeyRecord) -> Result<()> {
@@ -465,4 +501,9 @@ async fn write_session(
         .await
         .map_err(backend)?;
     Ok(identity.into_identity(session.app_id, session.user_id.clone()))
+}
+
+/// A session lifetime as stored (the column is a signed 64-bit integer).
+fn ttl_column(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX)
 }
