@@ -6,7 +6,6 @@ use tessera_tests::process as common;
 use std::process::{Command, Output};
 
 use common::{start_authority, ADMIN};
-use serde_json::json;
 
 fn admin(args: &[&str], token: Option<&str>) -> Output {
     let mut command = Command::new(common::tessera_bin());
@@ -34,18 +33,9 @@ async fn apps_are_listed_and_changed_from_the_command_line() {
     let server = start_authority(dir.path(), "authority", &config);
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
-    for name in ["first app", "second app"] {
-        let app: serde_json::Value = http
-            .post(format!("{}/admin/apps", server.url))
-            .bearer_auth(ADMIN)
-            .json(&json!({"name": name, "environment": "staging"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(app["app_id"].as_str().unwrap().to_owned());
+    for _ in 0..2 {
+        let provider = tessera_claims::ProviderId::generate();
+        ids.push(tessera_tests::register_app_with_keys(&http, &server.url, provider, &[]).await);
     }
     ids.sort();
     let url = server.url.as_str();
@@ -104,46 +94,32 @@ async fn apps_are_listed_and_changed_from_the_command_line() {
     );
 
     // Refusals carry the authority's error id and message; exit status 2.
-    let out = admin(
-        &[
-            "apps",
-            "update",
-            &ids[0],
-            "--session-ttl-secs",
-            "5",
-            "--url",
-            url,
-        ],
-        Some(ADMIN),
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("invalid_property"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = admin(
-        &["apps", "list", "--url", url],
-        Some("a-wrong-admin-token-0123"),
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("access_denied"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = admin(&["apps", "list", "--url", url], None);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("TESSERA_ADMIN_TOKEN"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = admin(&["apps", "update", &ids[0], "--url", url], Some(ADMIN));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("nothing to change"),
-        "{}",
-        text(&out.stderr)
-    );
+    let url_args = ["--url", url];
+    for (args, token, expected) in [
+        (
+            vec!["apps", "update", &ids[0], "--session-ttl-secs", "5"],
+            Some(ADMIN),
+            "invalid_property",
+        ),
+        (
+            vec!["apps", "list"],
+            Some("a-wrong-admin-token-0123"),
+            "access_denied",
+        ),
+        (vec!["apps", "list"], None, "TESSERA_ADMIN_TOKEN"),
+        (
+            vec!["apps", "update", &ids[0]],
+            Some(ADMIN),
+            "nothing to change",
+        ),
+    ] {
+        let args: Vec<&str> = args.into_iter().chain(url_args).collect();
+        let out = admin(&args, token);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }
