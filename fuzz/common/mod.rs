@@ -107,16 +107,3 @@ pub fn assert_error_shape(status: u16, body: &[u8]) {
         "{status}: {value}"
     );
 }
-
-/// Every byte outside the unreserved set percent-encoded: a path segment.
-pub fn path_segment(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|&b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}

@@ -56,7 +56,7 @@ fn harness() -> &'static Harness {
                 &router,
                 admin(
                     Method::POST,
-                    &format!("/admin/apps/{}/keys", common::path_segment(app_id.as_bytes())),
+                    &format!("/admin/apps/{}/keys", tessera_api::path_segment(app_id.as_bytes())),
                 )
                 .body(Body::from(
                     json!({"public_key_pem": common::PUBLIC_KEY, "kid": common::KID}).to_string(),
@@ -168,7 +168,7 @@ fuzz_target!(|data: &[u8]| {
             }
             5 => admin(
                 Method::GET,
-                &format!("/admin/apps/{}", common::path_segment(rest)),
+                &format!("/admin/apps/{}", tessera_api::path_segment(rest)),
             )
             .body(Body::empty())
             .unwrap(),
@@ -176,7 +176,7 @@ fuzz_target!(|data: &[u8]| {
                 Method::POST,
                 &format!(
                     "/admin/apps/{}/keys",
-                    common::path_segment(h.app_id.as_bytes())
+                    tessera_api::path_segment(h.app_id.as_bytes())
                 ),
             )
             .body(Body::from(rest.to_vec()))
@@ -188,7 +188,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 admin(
                     Method::DELETE,
-                    &format!("/admin/keys/{}", common::path_segment(rest)),
+                    &format!("/admin/keys/{}", tessera_api::path_segment(rest)),
                 )
                 .body(Body::empty())
                 .unwrap()

@@ -35,14 +35,7 @@ pub use tessera_claims::unix_now as now;
 
 /// The URL-encoded form of an id, for paths.
 pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    tessera_api::path_segment(s)
 }
 
 /// A PEM signer with a fresh RSA-2048 key and key id.

@@ -166,8 +166,10 @@ pub struct AppPageQuery {
     pub after: Option<String>,
 }
 
-/// `PATCH /admin/apps/{app_id}`: absent members are kept;
-/// `"session_ttl_secs": null` returns to the authority's default.
+/// `PATCH /admin/apps/{app_id}`, as clients send it: absent members are
+/// kept; `"session_ttl_secs": null` returns to the authority's default. (The
+/// authority reads the body member by member, to answer each wrong one with
+/// its own `invalid_property`.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAppRequest {
@@ -181,10 +183,6 @@ pub struct UpdateAppRequest {
         with = "present_or_null"
     )]
     pub session_ttl_secs: Option<Option<u64>>,
-}
-
-impl RequestBody for UpdateAppRequest {
-    const OPTIONAL: &'static [&'static str] = &["name"];
 }
 
 /// A member that may be absent (`None`), null (`Some(None)`) or a value.

@@ -34,3 +34,31 @@ mod time;
 pub use error::{ApiError, BoxError, ErrorBody, ErrorId};
 pub use request::{JsonObject, RequestBody};
 pub use time::rfc3339;
+
+/// An id (or any bytes) as one URL path segment or query value: every byte
+/// outside the unreserved set percent-encoded, as the API's paths take ids
+/// (`layer%3A%2F%2F%2Fapps%2Fstaging%2F…`).
+pub fn path_segment(raw: impl AsRef<[u8]>) -> String {
+    let mut out = String::new();
+    for &b in raw.as_ref() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod path_segment_tests {
+    #[test]
+    fn ids_and_raw_bytes_are_percent_encoded() {
+        assert_eq!(
+            super::path_segment("layer:///apps/staging/a-1_b.c~"),
+            "layer%3A%2F%2F%2Fapps%2Fstaging%2Fa-1_b.c~"
+        );
+        assert_eq!(super::path_segment([0xff, b' ', b'%']), "%FF%20%25");
+    }
+}

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
 use reqwest::Method;
-use serde_json::{json, Map, Value};
-use tessera_api::authority::{App, AppPage};
+use serde_json::Value;
+use tessera_api::authority::{App, AppPage, UpdateAppRequest};
+use tessera_api::path_segment;
 
 /// Where the authority is and how to authenticate to it.
 #[derive(Debug, Args)]
@@ -63,7 +64,7 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode> {
             loop {
                 let path = match &after {
                     None => "/admin/apps?limit=200".to_owned(),
-                    Some(a) => format!("/admin/apps?limit=200&after={}", encode(a)),
+                    Some(a) => format!("/admin/apps?limit=200&after={}", path_segment(a)),
                 };
                 let page: AppPage =
                     serde_json::from_value(admin.call(Method::GET, &path, None).await?)
@@ -84,26 +85,24 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode> {
             default_session_ttl,
             target,
         }) => {
-            let mut change = Map::new();
-            if let Some(name) = name {
-                change.insert("name".into(), json!(name));
-            }
-            if let Some(secs) = session_ttl_secs {
-                change.insert("session_ttl_secs".into(), json!(secs));
-            }
-            if default_session_ttl {
-                change.insert("session_ttl_secs".into(), Value::Null);
-            }
-            if change.is_empty() {
+            let change = UpdateAppRequest {
+                name,
+                session_ttl_secs: match (session_ttl_secs, default_session_ttl) {
+                    (Some(secs), _) => Some(Some(secs)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+            };
+            if change == UpdateAppRequest::default() {
                 bail!(
                     "nothing to change: give --name, --session-ttl-secs or --default-session-ttl"
                 );
             }
             let admin = Admin::new(&target)?;
-            let path = format!("/admin/apps/{}", encode(&app_id));
+            let path = format!("/admin/apps/{}", path_segment(&app_id));
             let app: App = serde_json::from_value(
                 admin
-                    .call(Method::PATCH, &path, Some(Value::Object(change)))
+                    .call(Method::PATCH, &path, Some(serde_json::to_value(&change)?))
                     .await?,
             )
             .context("the authority's answer is not an app")?;
@@ -120,19 +119,6 @@ fn app_line(app: &App) -> String {
         app.session_ttl_secs.to_string()
     };
     format!("{}\t{}\t{ttl}\t{}", app.app_id, app.provider_id, app.name)
-}
-
-/// Percent-encodes every byte outside the unreserved set, for a path segment
-/// or a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// An authenticated client of one authority's admin API.

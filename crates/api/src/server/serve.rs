@@ -75,36 +75,33 @@ impl Default for HttpConfig {
 impl HttpConfig {
     /// Checks ranges: `Err((key, what is allowed))`.
     pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
-        let secs = |v: u64| (1..=3600).contains(&v);
-        if !secs(self.header_read_timeout_secs) {
-            return Err((
+        const SECS: (u64, u64, &str) = (1, 3600, "must be between 1 and 3600");
+        const COUNT: (u64, u64, &str) = (1, 1_000_000, "must be between 1 and 1000000");
+        const HEAD: (u64, u64, &str) = (1024, 1024 * 1024, "must be between 1 KiB and 1 MiB");
+        let count = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        let settings = [
+            (
                 "http.header_read_timeout_secs",
-                "must be between 1 and 3600",
-            ));
-        }
-        if !secs(self.request_timeout_secs) {
-            return Err(("http.request_timeout_secs", "must be between 1 and 3600"));
-        }
-        if !secs(self.idle_timeout_secs) {
-            return Err(("http.idle_timeout_secs", "must be between 1 and 3600"));
-        }
-        if !secs(self.shutdown_timeout_secs) {
-            return Err(("http.shutdown_timeout_secs", "must be between 1 and 3600"));
-        }
-        if !(1..=1_000_000).contains(&self.max_connections) {
-            return Err(("http.max_connections", "must be between 1 and 1000000"));
-        }
-        if !(1..=1_000_000).contains(&self.max_in_flight) {
-            return Err(("http.max_in_flight", "must be between 1 and 1000000"));
-        }
-        if !(1024..=1024 * 1024).contains(&self.max_header_bytes) {
-            return Err(("http.max_header_bytes", "must be between 1 KiB and 1 MiB"));
+                self.header_read_timeout_secs,
+                SECS,
+            ),
+            ("http.request_timeout_secs", self.request_timeout_secs, SECS),
+            ("http.idle_timeout_secs", self.idle_timeout_secs, SECS),
+            (
+                "http.shutdown_timeout_secs",
+                self.shutdown_timeout_secs,
+                SECS,
+            ),
+            ("http.max_connections", count(self.max_connections), COUNT),
+            ("http.max_in_flight", count(self.max_in_flight), COUNT),
+            ("http.max_header_bytes", count(self.max_header_bytes), HEAD),
+        ];
+        for (key, value, (min, max, allowed)) in settings {
+            if !(min..=max).contains(&value) {
+                return Err((key, allowed));
+            }
         }
         Ok(())
-    }
-
-    fn secs(v: u64) -> Duration {
-        Duration::from_secs(v)
     }
 }
 
@@ -179,7 +176,7 @@ pub async fn serve(
     drop(listener);
     let _ = stop.send(true);
     let drain = async { while tasks.join_next().await.is_some() {} };
-    if timeout(HttpConfig::secs(config.shutdown_timeout_secs), drain)
+    if timeout(Duration::from_secs(config.shutdown_timeout_secs), drain)
         .await
         .is_err()
     {
@@ -195,17 +192,32 @@ pub async fn serve(
 
 /// Answers a connection beyond the cap with a 503 and closes it.
 async fn refuse(mut stream: TcpStream) {
-    let body = serde_json::to_vec(&busy().body()).unwrap_or_default();
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: {BUSY_RETRY_SECS}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
+    let answer = raw_answer(&busy());
     let _ = timeout(REFUSAL_WRITE_TIMEOUT, async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(&body).await?;
+        stream.write_all(&answer).await?;
         stream.shutdown().await
     })
     .await;
+}
+
+/// A whole HTTP/1.1 answer carrying `error` in the error shape, for where
+/// no router answers: the connection is closed after it.
+fn raw_answer(error: &ApiError) -> Vec<u8> {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = serde_json::to_vec(&error.body()).unwrap_or_default();
+    let retry_after = error
+        .retry_after_secs()
+        .map(|secs| format!("retry-after: {secs}\r\n"))
+        .unwrap_or_default();
+    let mut answer = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry_after}cache-control: no-store\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    answer
 }
 
 /// What every connection's requests share.
@@ -279,9 +291,9 @@ impl Watch {
             Phase::Waiting {
                 head_from: Some(from),
                 ..
-            } => Some(from + HttpConfig::secs(config.header_read_timeout_secs)),
+            } => Some(from + Duration::from_secs(config.header_read_timeout_secs)),
             Phase::Waiting { since, .. } => {
-                Some(since + HttpConfig::secs(config.idle_timeout_secs))
+                Some(since + Duration::from_secs(config.idle_timeout_secs))
             }
         })
     }
@@ -356,21 +368,7 @@ fn parse_error_answer(head: &[u8]) -> Vec<u8> {
         StatusCode::HTTP_VERSION_NOT_SUPPORTED => "only HTTP/1.1 and HTTP/1.0 are served",
         _ => "the request is not valid HTTP: its request line or a header is malformed (a path must be ASCII, percent-encoded where needed)",
     };
-    let body = serde_json::to_vec(
-        &ApiError::invalid_request(message)
-            .with_status(status.as_u16())
-            .body(),
-    )
-    .unwrap_or_default();
-    let mut answer = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("Error"),
-        body.len()
-    )
-    .into_bytes();
-    answer.extend_from_slice(&body);
-    answer
+    raw_answer(&ApiError::invalid_request(message).with_status(status.as_u16()))
 }
 
 impl AsyncRead for Watched {
@@ -507,7 +505,7 @@ async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -
     let client = client_address(peer.ip(), forwarded, &shared.config.trusted_proxies);
     request.extensions_mut().insert(ClientAddr(client));
     request.extensions_mut().insert(ConnectInfo(peer));
-    let limit = HttpConfig::secs(shared.config.request_timeout_secs);
+    let limit = Duration::from_secs(shared.config.request_timeout_secs);
     match timeout(limit, shared.app.clone().oneshot(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(never)) => match never {},
@@ -525,7 +523,11 @@ async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -
 
 /// The size of the request line and headers, roughly as sent.
 fn head_size(request: &Request<Body>) -> usize {
-    let line = request.uri().to_string().len() + 16;
+    let uri = request.uri();
+    let line = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + 16;
     request.headers().iter().fold(line, |n, (name, value)| {
         n + name.as_str().len() + value.len() + 4
     })
