@@ -1,5 +1,7 @@
 //! The authority's request and response bodies (SPEC §3).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::request::RequestBody;
@@ -70,6 +72,11 @@ impl std::fmt::Debug for SessionResponse {
 }
 
 /// A user's identity within an app (`GET /identities/me`).
+///
+/// The display fields come from the identity token's optional claims at
+/// each authentication and from edits: a claim present in a token replaces
+/// the stored value, an edit lasts until a later token carries that claim.
+/// The phone number, email address and metadata come from edits only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// `layer:///identities/<url-encoded user id>`.
@@ -78,14 +85,23 @@ pub struct Identity {
     pub user_id: String,
     /// The app.
     pub app_id: String,
-    /// From the identity token's optional claims.
+    /// Given name.
     pub first_name: Option<String>,
-    /// From the identity token's optional claims.
+    /// Family name.
     pub last_name: Option<String>,
-    /// From the identity token's optional claims.
+    /// Name to show.
     pub display_name: Option<String>,
-    /// From the identity token's optional claims.
+    /// An `http` or `https` URL.
     pub avatar_url: Option<String>,
+    /// Set by edits only.
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    /// Set by edits only.
+    #[serde(default)]
+    pub email_address: Option<String>,
+    /// Set by edits only: at most 16 string members.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
     /// RFC 3339 UTC.
     pub created_at: String,
     /// RFC 3339 UTC.
@@ -145,6 +161,9 @@ pub struct App {
     pub session_ttl_secs: u64,
     /// Whether `session_ttl_secs` is the authority's default.
     pub session_ttl_is_default: bool,
+    /// RFC 3339 UTC: the app's sessions opened at or before it no longer work.
+    #[serde(default)]
+    pub sessions_revoked_before: Option<String>,
 }
 
 /// `GET /admin/apps?limit=&after=`: one page of apps, by app id.
@@ -265,6 +284,167 @@ pub struct NewKey {
     pub status: KeyStatus,
     /// `SHA256:…` of the SPKI DER.
     pub fingerprint: String,
+}
+
+/// `PATCH /admin/apps/{app_id}/identities/{user_id}` and `PATCH
+/// /identities/me`, as clients send them: absent members are kept, null
+/// clears. (The authority reads the body member by member.) A user may
+/// change the display fields only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIdentityRequest {
+    /// At most 128 characters.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_null"
+    )]
+    pub display_name: Option<Option<String>>,
+    /// At most 128 characters.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_null"
+    )]
+    pub first_name: Option<Option<String>>,
+    /// At most 128 characters.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_null"
+    )]
+    pub last_name: Option<Option<String>>,
+    /// An `http` or `https` URL of at most 1024 characters.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_null"
+    )]
+    pub avatar_url: Option<Option<String>>,
+    /// At most 32 characters (operators only).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_null"
+    )]
+    pub phone_number: Option<Option<String>>,
+    /// At most 255 characters (operators only).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_null"
+    )]
+    pub email_address: Option<Option<String>>,
+    /// Replaces the metadata: at most 16 members, string values (operators only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// A session as operators see it: never its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// An opaque id.
+    pub session_id: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC.
+    pub expires_at: String,
+    /// RFC 3339 UTC, to the minute.
+    pub last_seen_at: String,
+    /// The address it was opened from.
+    pub client_address: Option<String>,
+    /// The `User-Agent` it was opened with.
+    pub user_agent: Option<String>,
+}
+
+/// `GET /admin/apps/{app_id}/users/{user_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The app.
+    pub app_id: String,
+    /// The app's user id.
+    pub user_id: String,
+    /// The identity, once the user has opened a session.
+    pub identity: Option<Identity>,
+    /// Whether the user is suspended.
+    pub suspended: bool,
+    /// RFC 3339 UTC, since when.
+    pub suspended_at: Option<String>,
+    /// RFC 3339 UTC: the user's sessions opened at or before it no longer work.
+    pub sessions_revoked_before: Option<String>,
+    /// The user's live sessions, newest first (at most 100).
+    pub sessions: Vec<SessionInfo>,
+    /// Whether the user has more live sessions than listed.
+    pub more_sessions: bool,
+}
+
+/// `PUT …/revoke-before`: sessions opened at or before `before` (RFC 3339;
+/// now when absent) stop working.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBeforeRequest {
+    /// RFC 3339; now when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+impl RequestBody for RevokeBeforeRequest {
+    const OPTIONAL: &'static [&'static str] = &["before"];
+}
+
+/// 200 of `PUT …/revoke-before`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeBefore {
+    /// RFC 3339 UTC.
+    pub sessions_revoked_before: String,
+}
+
+/// One event of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The event's place in the trail (the `after` of a later page).
+    pub seq: i64,
+    /// RFC 3339 UTC.
+    pub at: String,
+    /// `session_opened`, `user_suspended`, …
+    pub action: String,
+    /// `admin`, `user` (the user the event names) or `anonymous`.
+    pub actor: String,
+    /// The app concerned.
+    pub app_id: Option<String>,
+    /// The user concerned.
+    pub user_id: Option<String>,
+    /// The client's address.
+    pub client_address: Option<String>,
+    /// The request's `x-request-id`.
+    pub request_id: Option<String>,
+    /// Further facts (a key id, a reason, an instant).
+    pub detail: serde_json::Value,
+}
+
+/// `GET /admin/audit`: events oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The events of this page.
+    pub events: Vec<AuditEntry>,
+    /// The `after` of the next page; `None` when this page is the last for now.
+    pub next: Option<i64>,
+}
+
+/// The query of `GET /admin/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this app's events.
+    pub app_id: Option<String>,
+    /// Only this user's events.
+    pub user_id: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Only events after this `seq`.
+    pub after: Option<i64>,
+    /// At most this many (1..=500, default 100).
+    pub limit: Option<u32>,
 }
 
 /// `GET /healthz` of the authority.

@@ -39,11 +39,13 @@ pub enum ErrorId {
     InvalidCredentials,
     /// Sample mode never serves production apps.
     ProductionAppRefused,
+    /// The user is suspended by an operator: no session until it is lifted.
+    UserSuspended,
 }
 
 impl ErrorId {
     /// Every error id, in code order.
-    pub const ALL: [ErrorId; 14] = [
+    pub const ALL: [ErrorId; 15] = [
         ErrorId::ServiceUnavailable,
         ErrorId::InvalidAppId,
         ErrorId::AuthenticationRequired,
@@ -53,6 +55,7 @@ impl ErrorId {
         ErrorId::AccessDenied,
         ErrorId::InvalidCredentials,
         ErrorId::ProductionAppRefused,
+        ErrorId::UserSuspended,
         ErrorId::NotFound,
         ErrorId::MissingProperty,
         ErrorId::InvalidProperty,
@@ -72,6 +75,7 @@ impl ErrorId {
             ErrorId::AccessDenied => ("access_denied", 101, 401),
             ErrorId::InvalidCredentials => ("invalid_credentials", 101, 401),
             ErrorId::ProductionAppRefused => ("production_app_refused", 101, 403),
+            ErrorId::UserSuspended => ("user_suspended", 101, 403),
             ErrorId::NotFound => ("not_found", 102, 404),
             ErrorId::MissingProperty => ("missing_property", 104, 422),
             ErrorId::InvalidProperty => ("invalid_property", 105, 422),

@@ -33,7 +33,7 @@ mod time;
 
 pub use error::{ApiError, BoxError, ErrorBody, ErrorId};
 pub use request::{JsonObject, RequestBody};
-pub use time::rfc3339;
+pub use time::{parse_rfc3339, rfc3339};
 
 /// An id (or any bytes) as one URL path segment or query value: every byte
 /// outside the unreserved set percent-encoded, as the API's paths take ids

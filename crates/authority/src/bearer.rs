@@ -70,6 +70,12 @@ impl std::fmt::Debug for SessionToken {
     }
 }
 
+/// An opaque id for a session, to show operators: 16 random bytes,
+/// base64url, unrelated to its token.
+pub fn session_id() -> String {
+    URL_SAFE_NO_PAD.encode(&random_32()[..16])
+}
+
 /// The SHA-256 of a session token: the form in which sessions are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionTokenHash([u8; 32]);

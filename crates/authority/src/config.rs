@@ -33,6 +33,22 @@ pub struct AuthorityConfig {
     pub http: HttpConfig,
     /// Requests per client address.
     pub rate_limit: RateLimitConfig,
+    /// The audit trail.
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Days an event is kept; older ones are removed by the purge (default 90).
+    pub retention_days: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { retention_days: 90 }
+    }
 }
 
 /// `[rate_limit]`: requests per client address (IPv6 by /64) and window;
@@ -121,6 +137,7 @@ impl Default for AuthorityConfig {
             purge_interval_secs: 60,
             http: HttpConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -202,6 +219,9 @@ impl AuthorityConfig {
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.body_limit_bytes) {
             return err("body_limit_bytes", "must be between 1 KiB and 16 MiB");
+        }
+        if !(1..=36_500).contains(&self.audit.retention_days) {
+            return err("audit.retention_days", "must be between 1 and 36500 days");
         }
         if self.purge_interval_secs == 0 {
             return err("purge_interval_secs", "must be at least 1 second");

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod bearer;
+mod caller;
 mod config;
 mod error;
 mod metrics;
@@ -39,8 +40,8 @@ use std::time::Duration;
 
 pub use bearer::{NonceHash, SessionToken, SessionTokenHash};
 pub use config::{
-    AuthorityConfig, ConfigError, NonceBackend, NonceConfig, RateLimitConfig, SessionConfig,
-    TokenConfig,
+    AuditConfig, AuthorityConfig, ConfigError, NonceBackend, NonceConfig, RateLimitConfig,
+    SessionConfig, TokenConfig,
 };
 pub use metrics::Metrics;
 pub use routes::router;
@@ -109,8 +110,8 @@ pub enum OpenError {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish. Expired nonces and sessions are purged in the
-/// background meanwhile.
+/// in-flight requests finish. Expired nonces and sessions, and audit events
+/// past their retention, are purged in the background meanwhile.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -123,14 +124,17 @@ pub async fn serve(
     result
 }
 
-/// Removes expired nonces and sessions every `purge_interval_secs`.
+/// Removes expired nonces and sessions, and audit events past their
+/// retention, every `purge_interval_secs`.
 async fn purge_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(state.config.purge_interval_secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let retention = state.config.audit.retention_days.saturating_mul(86_400) as i64;
     loop {
         tick.tick().await;
-        match state.store.purge_expired(state.now()).await {
-            Ok(p) => state.metrics.purged(p.used_nonces, p.sessions),
+        let now = state.now();
+        match state.store.purge_expired(now, now - retention).await {
+            Ok(p) => state.metrics.purged(&p),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
         }
         if let Err(e) = state.keyring().await {

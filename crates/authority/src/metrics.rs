@@ -91,7 +91,7 @@ impl Default for Metrics {
         let sessions_ended = Counter::default();
         registry.register(
             "sessions_deauthenticated",
-            "Sessions ended by deauthentication",
+            "Sessions ended by deauthentication or by an operator",
             sessions_ended.clone(),
         );
         let rejections = Family::<ReasonLabels, Counter>::default();
@@ -131,21 +131,24 @@ impl Metrics {
         self.nonces_consumed.inc();
     }
 
-    pub(crate) fn purged(&self, used_nonces: u64, sessions: u64) {
-        self.purged
-            .get_or_create(&KindLabels { kind: "used_nonce" })
-            .inc_by(used_nonces);
-        self.purged
-            .get_or_create(&KindLabels { kind: "session" })
-            .inc_by(sessions);
+    pub(crate) fn purged(&self, purged: &crate::store::Purged) {
+        for (kind, count) in [
+            ("used_nonce", purged.used_nonces),
+            ("session", purged.sessions),
+            ("audit_event", purged.audit_events),
+        ] {
+            self.purged
+                .get_or_create(&KindLabels { kind })
+                .inc_by(count);
+        }
     }
 
     pub(crate) fn session_opened(&self) {
         self.sessions_opened.inc();
     }
 
-    pub(crate) fn session_ended(&self) {
-        self.sessions_ended.inc();
+    pub(crate) fn sessions_ended(&self, count: u64) {
+        self.sessions_ended.inc_by(count);
     }
 
     pub(crate) fn rejected(&self, reason: &str) {

@@ -5,9 +5,9 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey};
+use tessera_claims::{unix_now, AppId, Environment, KeyId, ProviderId, PublicKey};
 
-use crate::store::{App, KeyRecord, Store, StoreError};
+use crate::store::{Actor, App, AuditAction, AuditEvent, KeyRecord, Store, StoreError};
 
 /// The `format` of an export document.
 pub const EXPORT_FORMAT: &str = "tessera-authority-export/v1";
@@ -41,6 +41,10 @@ pub struct ExportedApp {
     /// The app's own session lifetime in seconds, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_ttl_secs: Option<u64>,
+    /// Seconds since the epoch: the app's sessions opened at or before no
+    /// longer work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_revoked_before: Option<i64>,
     /// The provider's keys, revoked ones included.
     pub keys: Vec<ExportedKey>,
 }
@@ -118,6 +122,7 @@ pub async fn export(store: &dyn Store, now: i64) -> Result<Export, StoreError> {
             name: app.name,
             created_at: app.created_at,
             session_ttl_secs: app.session_ttl_secs,
+            sessions_revoked_before: app.sessions_revoked_before,
             keys,
         });
     }
@@ -130,8 +135,8 @@ pub async fn export(store: &dyn Store, now: i64) -> Result<Export, StoreError> {
 
 /// What one key of the document asks of the target store.
 enum KeyStep {
-    Create(KeyRecord),
-    Revoke(KeyId, i64),
+    Create(AppId, KeyRecord),
+    Revoke(AppId, KeyId, i64),
     Unchanged,
 }
 
@@ -178,6 +183,7 @@ pub async fn import(store: &dyn Store, doc: &Export) -> Result<ImportSummary, Im
             name: a.name.clone(),
             created_at: a.created_at,
             session_ttl_secs: a.session_ttl_secs,
+            sessions_revoked_before: a.sessions_revoked_before,
         };
         match (by_app.get(&app.app_id), by_provider.get(&app.provider_id)) {
             (Some(e), _) if **e == app => summary.apps_unchanged += 1,
@@ -216,7 +222,7 @@ pub async fn import(store: &dyn Store, doc: &Export) -> Result<ImportSummary, Im
                 revoked_at: k.revoked_at,
             };
             key_steps.push(match store.key(&k.kid).await? {
-                None => KeyStep::Create(record),
+                None => KeyStep::Create(a.app_id, record),
                 Some(stored) => {
                     let same_key = stored.provider_id == record.provider_id
                         && stored.spki_der == record.spki_der
@@ -228,7 +234,7 @@ pub async fn import(store: &dyn Store, doc: &Export) -> Result<ImportSummary, Im
                                 k.kid
                             )))
                         }
-                        (true, None, Some(at)) => KeyStep::Revoke(k.kid, at),
+                        (true, None, Some(at)) => KeyStep::Revoke(a.app_id, k.kid, at),
                         // A revocation is never undone by an import; the
                         // first revocation time stays.
                         (true, _, _) => KeyStep::Unchanged,
@@ -237,8 +243,16 @@ pub async fn import(store: &dyn Store, doc: &Export) -> Result<ImportSummary, Im
             });
         }
     }
+    // Recorded as the operator's, who ran the import.
+    let now = unix_now();
+    let event = |action, app_id| {
+        AuditEvent::new(now, action, Actor::Admin)
+            .app(app_id)
+            .detail(serde_json::json!({ "import": true }))
+    };
     for app in &new_apps {
-        store.create_app(app).await.map_err(|e| match e {
+        let created = event(AuditAction::AppCreated, app.app_id);
+        store.create_app(app, &created).await.map_err(|e| match e {
             StoreError::Conflict(m) => ImportError::Conflict(format!("app {}: {m}", app.app_id)),
             other => other.into(),
         })?;
@@ -246,12 +260,16 @@ pub async fn import(store: &dyn Store, doc: &Export) -> Result<ImportSummary, Im
     }
     for step in key_steps {
         match step {
-            KeyStep::Create(record) => {
-                store.add_key(&record).await?;
+            KeyStep::Create(app_id, record) => {
+                let event = event(AuditAction::KeyRegistered, app_id)
+                    .detail(serde_json::json!({ "import": true, "kid": record.kid.to_string() }));
+                store.add_key(&record, &event).await?;
                 summary.keys_created += 1;
             }
-            KeyStep::Revoke(kid, at) => {
-                store.revoke_key(&kid, at).await?;
+            KeyStep::Revoke(app_id, kid, at) => {
+                let event = event(AuditAction::KeyRevoked, app_id)
+                    .detail(serde_json::json!({ "import": true, "kid": kid.to_string() }));
+                store.revoke_key(&kid, at, &event).await?;
                 summary.keys_revoked += 1;
             }
             KeyStep::Unchanged => summary.keys_unchanged += 1,

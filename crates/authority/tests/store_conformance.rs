@@ -24,6 +24,7 @@ async fn sql_store(store: Arc<SqlStore>) {
     conformance::sessions_and_identities(store.as_ref()).await;
     conformance::redemption(store.clone()).await;
     conformance::nonce_keys(store.as_ref()).await;
+    conformance::users_and_audit(store.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tessera_authority::store::{App, KeyRecord};
+use tessera_authority::store::{Actor, App, AuditAction, AuditEvent, KeyRecord};
 use tessera_authority::AuthorityConfig;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 use tessera_client::{Client, Deauthentication, Event, IdentityServiceHandler};
@@ -106,28 +106,37 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
     let authority = tessera_authority::open(authority_config, Some(&stack.admin_token)).await?;
     if authority.store.app(&stack.app_id).await?.is_none() {
         let now = tessera_claims::unix_now();
+        // Set up by the operator who ran `tessera up`.
+        let event = |action| AuditEvent::new(now, action, Actor::Admin).app(stack.app_id);
         authority
             .store
-            .create_app(&App {
-                app_id: stack.app_id,
-                provider_id: stack.provider_id,
-                environment: Environment::Staging,
-                name: "tessera up".into(),
-                created_at: now,
-                session_ttl_secs: None,
-            })
+            .create_app(
+                &App {
+                    app_id: stack.app_id,
+                    provider_id: stack.provider_id,
+                    environment: Environment::Staging,
+                    name: "tessera up".into(),
+                    created_at: now,
+                    session_ttl_secs: None,
+                    sessions_revoked_before: None,
+                },
+                &event(AuditAction::AppCreated),
+            )
             .await?;
         let public = signer.public_key();
         authority
             .store
-            .add_key(&KeyRecord {
-                kid: stack.kid,
-                provider_id: stack.provider_id,
-                spki_der: public.spki_der().to_vec(),
-                fingerprint: public.fingerprint(),
-                created_at: now,
-                revoked_at: None,
-            })
+            .add_key(
+                &KeyRecord {
+                    kid: stack.kid,
+                    provider_id: stack.provider_id,
+                    spki_der: public.spki_der().to_vec(),
+                    fingerprint: public.fingerprint(),
+                    created_at: now,
+                    revoked_at: None,
+                },
+                &event(AuditAction::KeyRegistered).detail(json!({ "kid": stack.kid.to_string() })),
+            )
             .await?;
     }
 

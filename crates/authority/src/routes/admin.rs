@@ -8,20 +8,29 @@ use axum::Json;
 use serde_json::Value;
 use tessera_api::authority::{
     self as wire, AddKeyRequest, AppPage, AppPageQuery, AppWithKeys, CreateAppRequest, KeyStatus,
-    NewKey,
+    NewKey, RevokeBefore, RevokeBeforeRequest,
 };
-use tessera_api::server::{created, ApiJson, ApiPath, ApiQuery, ClientAddr};
+use tessera_api::server::{created, ApiJson, ApiPath, ApiQuery, ClientAddr, OptionalJson};
 use tessera_api::JsonObject;
-use tessera_api::{rfc3339, ApiError};
+use tessera_api::{parse_rfc3339, rfc3339, ApiError};
 use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey};
 
 use super::find_app;
+use crate::caller::Caller;
 use crate::error::{access_denied, conflict};
-use crate::store::{App, AppChange, KeyRecord};
+use crate::store::{Actor, App, AppChange, AuditAction, AuditEvent, KeyRecord, RevocationScope};
 use crate::AppState;
 
-/// A request carrying the admin token as `Authorization: Bearer …`.
-pub(crate) struct Admin;
+/// A request carrying the admin token as `Authorization: Bearer …`, and
+/// its sender.
+pub(crate) struct Admin(pub Caller);
+
+impl Admin {
+    /// An event of this admin request about `app_id`.
+    pub fn event(&self, state: &AppState, action: AuditAction, app_id: AppId) -> AuditEvent {
+        self.0.event(state.now(), action, Actor::Admin).app(app_id)
+    }
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -39,7 +48,10 @@ impl FromRequestParts<AppState> for Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
         if expected.matches(presented.trim()) {
-            Ok(Admin)
+            let caller = Caller::from_request_parts(parts, state)
+                .await
+                .unwrap_or_else(|never| match never {});
+            Ok(Admin(caller))
         } else {
             let address = parts.extensions.get::<ClientAddr>().map(|a| a.0);
             let path = parts.uri.path();
@@ -68,6 +80,7 @@ fn app_body(state: &AppState, app: &App) -> wire::App {
         created_at: rfc3339(app.created_at),
         session_ttl_secs: state.session_ttl_secs(app),
         session_ttl_is_default: app.session_ttl_secs.is_none(),
+        sessions_revoked_before: app.sessions_revoked_before.map(rfc3339),
     }
 }
 
@@ -118,7 +131,7 @@ pub(crate) async fn list_apps(
 
 /// `PATCH /admin/apps/{app_id} {name?, session_ttl_secs?}`.
 pub(crate) async fn update_app(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     ApiPath(app_id): ApiPath<String>,
     ApiJson(body): ApiJson<JsonObject>,
@@ -152,9 +165,15 @@ pub(crate) async fn update_app(
             }
         }
     }
+    let event = admin
+        .event(&state, AuditAction::AppChanged, app.app_id)
+        .detail(serde_json::json!({
+            "name": change.name,
+            "session_ttl_secs": change.session_ttl_secs,
+        }));
     let app = state
         .store
-        .update_app(&app.app_id, &change)
+        .update_app(&app.app_id, &change, &event)
         .await?
         .ok_or_else(ApiError::invalid_app_id)?;
     state.app_changed(&app.app_id);
@@ -164,7 +183,7 @@ pub(crate) async fn update_app(
 
 /// `POST /admin/apps {name, environment, app_id?, provider_id?}`.
 pub(crate) async fn create_app(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateAppRequest>,
 ) -> Result<Response, ApiError> {
@@ -204,10 +223,14 @@ pub(crate) async fn create_app(
         name: name.to_owned(),
         created_at: state.now(),
         session_ttl_secs: None,
+        sessions_revoked_before: None,
     };
+    let event = admin
+        .event(&state, AuditAction::AppCreated, app_id)
+        .detail(serde_json::json!({ "name": app.name, "provider_id": provider_id.to_string() }));
     state
         .store
-        .create_app(&app)
+        .create_app(&app, &event)
         .await
         .map_err(|e| conflict(e, "the app id or provider id is taken".into()))?;
     tracing::info!(app_id = %app_id, "app created");
@@ -244,7 +267,7 @@ pub(crate) async fn get_app(
 
 /// `POST /admin/apps/{app_id}/keys {public_key_pem, kid?}`.
 pub(crate) async fn add_key(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     ApiPath(app_id): ApiPath<String>,
     ApiJson(body): ApiJson<AddKeyRequest>,
@@ -264,9 +287,12 @@ pub(crate) async fn add_key(
         created_at: state.now(),
         revoked_at: None,
     };
+    let event = admin
+        .event(&state, AuditAction::KeyRegistered, app.app_id)
+        .detail(serde_json::json!({ "kid": kid.to_string(), "fingerprint": record.fingerprint }));
     state
         .store
-        .add_key(&record)
+        .add_key(&record, &event)
         .await
         .map_err(|e| conflict(e, format!("key id {kid} is taken")))?;
     state.keys_changed(&app.provider_id);
@@ -280,19 +306,98 @@ pub(crate) async fn add_key(
 
 /// `DELETE /admin/keys/{kid}`: revoke.
 pub(crate) async fn revoke_key(
-    _: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     ApiPath(kid): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let kid: KeyId = kid
         .parse()
         .map_err(|_| ApiError::not_found(format!("no key {kid:?}")))?;
+    let event = admin
+        .0
+        .event(state.now(), AuditAction::KeyRevoked, Actor::Admin)
+        .detail(serde_json::json!({ "kid": kid.to_string() }));
     let provider = state
         .store
-        .revoke_key(&kid, state.now())
+        .revoke_key(&kid, state.now(), &event)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no key {kid}")))?;
     state.keys_changed(&provider);
     tracing::info!(kid = %kid, "key revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The instant of a `PUT …/revoke-before` body: `before`, or now.
+pub(crate) fn revoke_before_instant(
+    state: &AppState,
+    body: Option<RevokeBeforeRequest>,
+) -> Result<i64, ApiError> {
+    match body.and_then(|b| b.before) {
+        None => Ok(state.now()),
+        Some(before) => parse_rfc3339(&before).ok_or_else(|| {
+            invalid(
+                "before",
+                "`before` must be an RFC 3339 time such as 2026-11-23T10:00:00Z",
+            )
+        }),
+    }
+}
+
+/// `PUT /admin/apps/{app_id}/revoke-before {before?}`: the app's sessions
+/// opened at or before `before` (now when absent) stop working.
+pub(crate) async fn set_app_revoke_before(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(app_id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<RevokeBeforeRequest>,
+) -> Result<Json<RevokeBefore>, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let before = revoke_before_instant(&state, body)?;
+    let event = admin
+        .event(&state, AuditAction::RevokeBeforeSet, app.app_id)
+        .detail(serde_json::json!({ "sessions_revoked_before": rfc3339(before) }));
+    revoke_before(
+        &state,
+        &RevocationScope::App(app.app_id),
+        Some(before),
+        &event,
+    )
+    .await?;
+    Ok(Json(RevokeBefore {
+        sessions_revoked_before: rfc3339(before),
+    }))
+}
+
+/// `DELETE /admin/apps/{app_id}/revoke-before`: undoes it for sessions
+/// that have not otherwise ended.
+pub(crate) async fn clear_app_revoke_before(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(app_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    let event = admin.event(&state, AuditAction::RevokeBeforeCleared, app.app_id);
+    revoke_before(&state, &RevocationScope::App(app.app_id), None, &event).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets or clears a revoke-before instant.
+pub(crate) async fn revoke_before(
+    state: &AppState,
+    scope: &RevocationScope,
+    before: Option<i64>,
+    event: &AuditEvent,
+) -> Result<(), ApiError> {
+    if !state
+        .store
+        .set_sessions_revoked_before(scope, before, event)
+        .await?
+    {
+        return Err(ApiError::invalid_app_id());
+    }
+    if let RevocationScope::App(app_id) = scope {
+        state.app_changed(app_id);
+    }
+    tracing::info!(scope = ?scope, before = ?before, "revoke-before changed");
+    Ok(())
 }

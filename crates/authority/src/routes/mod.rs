@@ -1,13 +1,16 @@
 //! The HTTP API of SPEC §3.
 
 mod admin;
+mod audit;
+mod identities;
 mod nonces;
 mod sessions;
+mod users;
 mod validate;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{middleware, Json, Router};
 use tessera_api::authority::Health;
 use tessera_api::server::{with_common_layers, Limits};
@@ -26,7 +29,10 @@ pub fn router(state: AppState) -> Router {
         .route("/nonces", post(nonces::create))
         .route("/sessions", post(sessions::create))
         .route("/sessions/current", delete(sessions::delete_current))
-        .route("/identities/me", get(sessions::me))
+        .route(
+            "/identities/me",
+            get(sessions::me).patch(identities::update_me),
+        )
         .route("/validate", post(validate::validate))
         .route("/admin/apps", post(admin::create_app).get(admin::list_apps))
         .route(
@@ -34,6 +40,28 @@ pub fn router(state: AppState) -> Router {
             get(admin::get_app).patch(admin::update_app),
         )
         .route("/admin/apps/{app_id}/keys", post(admin::add_key))
+        .route(
+            "/admin/apps/{app_id}/revoke-before",
+            put(admin::set_app_revoke_before).delete(admin::clear_app_revoke_before),
+        )
+        .route("/admin/apps/{app_id}/users/{user_id}", get(users::get_user))
+        .route(
+            "/admin/apps/{app_id}/users/{user_id}/sessions",
+            delete(users::end_sessions),
+        )
+        .route(
+            "/admin/apps/{app_id}/users/{user_id}/suspension",
+            put(users::suspend).delete(users::lift_suspension),
+        )
+        .route(
+            "/admin/apps/{app_id}/users/{user_id}/revoke-before",
+            put(users::set_user_revoke_before).delete(users::clear_user_revoke_before),
+        )
+        .route(
+            "/admin/apps/{app_id}/identities/{user_id}",
+            get(identities::get).patch(identities::update),
+        )
+        .route("/admin/audit", get(audit::list))
         .route("/admin/keys/{kid}", delete(admin::revoke_key))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

@@ -8,17 +8,22 @@ use axum::Json;
 use tessera_api::authority::{Identity, SessionRequest, SessionResponse};
 use tessera_api::server::limit::client_key;
 use tessera_api::server::{created, ApiJson, ClientAddr};
-use tessera_api::{rfc3339, ApiError};
+use tessera_api::{rfc3339, ApiError, ErrorId};
 use tessera_claims::{verify, Clock, Profile, Reason, Rejection, URL_DECODED_NONCE_HINT};
 
 use super::find_app;
 use crate::bearer::{NonceHash, SessionToken, SessionTokenHash};
+use crate::caller::Caller;
 use crate::error::{authentication_required, token_rejected};
 use crate::state::count;
 use crate::store::{
-    AlreadyUsed, IdentityRecord, NonceRefusal, SessionRecord, StoreError, UsedNonce,
+    Actor, AuditAction, AuditEvent, IdentityRecord, NonceRefusal, SessionRecord, SessionRefusal,
+    StoreError, UsedNonce,
 };
 use crate::AppState;
+
+/// How stale a session's `last_seen_at` may get before a request updates it.
+const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
 
 /// The identity as the API shows it.
 pub(crate) fn identity_body(identity: &IdentityRecord) -> Identity {
@@ -31,6 +36,9 @@ pub(crate) fn identity_body(identity: &IdentityRecord) -> Identity {
         last_name: p.last_name.clone(),
         display_name: p.display_name.clone(),
         avatar_url: p.avatar_url.clone(),
+        phone_number: identity.phone_number.clone(),
+        email_address: identity.email_address.clone(),
+        metadata: identity.metadata.clone(),
         created_at: rfc3339(identity.created_at),
         updated_at: rfc3339(identity.updated_at),
     }
@@ -61,17 +69,17 @@ fn nonce_rejection(refusal: NonceRefusal, nonce: &str) -> Rejection {
 /// too often in the window gets 429 before anything is checked.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
+    caller: Caller,
     body: Result<ApiJson<SessionRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let key = client_key(client);
+    let key = client_key(caller.address);
     state
         .limits
         .failed_sessions
         .check(&key)
         .map_err(|wait| ApiError::rate_limited(wait.as_secs()))?;
     let result = match body {
-        Ok(ApiJson(body)) => open(&state, body).await,
+        Ok(ApiJson(body)) => open(&state, &caller, body).await,
         Err(e) => Err(e),
     };
     if let Err(e) = &result {
@@ -83,7 +91,19 @@ pub(crate) async fn create(
     result
 }
 
-async fn open(state: &AppState, body: SessionRequest) -> Result<Response, ApiError> {
+/// A 403 `user_suspended`.
+fn suspended() -> ApiError {
+    ApiError::new(
+        ErrorId::UserSuspended,
+        "this user is suspended by the app's operator; no session can be opened until the suspension is lifted",
+    )
+}
+
+async fn open(
+    state: &AppState,
+    caller: &Caller,
+    body: SessionRequest,
+) -> Result<Response, ApiError> {
     let app = find_app(state, &body.app_id).await?;
     let app_id = app.app_id;
     let token = body.identity_token.as_str();
@@ -99,10 +119,27 @@ async fn open(state: &AppState, body: SessionRequest) -> Result<Response, ApiErr
     };
     let verified = verify(token, keys.as_slice(), clock).map_err(reject)?;
     let claims = verified.claims;
-    let opened = state
-        .open_nonce(&claims.nce, &app_id)
-        .await?
-        .map_err(|refusal| reject(nonce_rejection(refusal, &claims.nce)))?;
+    // From here the token is signed by the app's provider: refusals are
+    // the user's, and recorded.
+    let event = |action| {
+        caller
+            .event(now, action, Actor::User)
+            .app(app_id)
+            .user(claims.prn.clone())
+    };
+    let kid = verified.key.kid.to_string();
+    let refused = |reason: &str| {
+        event(AuditAction::SessionRefused)
+            .detail(serde_json::json!({ "reason": reason, "kid": kid }))
+    };
+    let opened = match state.open_nonce(&claims.nce, &app_id).await? {
+        Ok(opened) => opened,
+        Err(refusal) => {
+            let rejection = nonce_rejection(refusal, &claims.nce);
+            record_refusal(state, refused(rejection.reason.as_str())).await;
+            return Err(reject(rejection));
+        }
+    };
     let nonce = UsedNonce {
         hash: NonceHash::of(&claims.nce),
         expires_at: opened.expires_at,
@@ -110,14 +147,31 @@ async fn open(state: &AppState, body: SessionRequest) -> Result<Response, ApiErr
     let session_token = SessionToken::generate();
     let session = SessionRecord {
         token_hash: session_token.hash(),
+        session_id: crate::bearer::session_id(),
         app_id,
         user_id: claims.prn.clone(),
         created_at: now,
         expires_at: now.saturating_add(state.session_ttl_secs(&app) as i64),
+        last_seen_at: now,
+        client_address: Some(caller.address.to_string()),
+        user_agent: caller.user_agent.clone(),
     };
-    let identity = redeem(state, &nonce, &session, &claims.profile)
-        .await?
-        .map_err(|AlreadyUsed| reject(nonce_rejection(NonceRefusal::Used, &claims.nce)))?;
+    let opened_event = event(AuditAction::SessionOpened).detail(serde_json::json!({
+        "session_id": session.session_id,
+        "kid": kid,
+    }));
+    let identity = match redeem(state, &nonce, &session, &claims.profile, &opened_event).await? {
+        Ok(identity) => identity,
+        Err(SessionRefusal::NonceUsed) => {
+            let rejection = nonce_rejection(NonceRefusal::Used, &claims.nce);
+            record_refusal(state, refused(rejection.reason.as_str())).await;
+            return Err(reject(rejection));
+        }
+        Err(SessionRefusal::Suspended) => {
+            record_refusal(state, refused(ErrorId::UserSuspended.as_str())).await;
+            return Err(suspended());
+        }
+    };
     state.metrics.nonce_consumed();
     state.metrics.session_opened();
     tracing::info!(app_id = %app_id, kid = %verified.key.kid, "session opened");
@@ -129,6 +183,13 @@ async fn open(state: &AppState, body: SessionRequest) -> Result<Response, ApiErr
     }))
 }
 
+/// Records a refusal; the refusal stands if recording fails.
+async fn record_refusal(state: &AppState, event: AuditEvent) {
+    if let Err(e) = state.store.record(&event).await {
+        tracing::error!(error = %e, "recording a refused session failed");
+    }
+}
+
 /// Marks the nonce used and opens the session, both or neither: in one
 /// transaction when the store keeps used nonces, else by taking the mark
 /// back when the session cannot be written.
@@ -137,19 +198,25 @@ async fn redeem(
     nonce: &UsedNonce,
     session: &SessionRecord,
     profile: &Profile,
-) -> Result<Result<IdentityRecord, AlreadyUsed>, ApiError> {
+    event: &AuditEvent,
+) -> Result<Result<IdentityRecord, SessionRefusal>, ApiError> {
     let Some(marks) = &state.nonces else {
         return state
             .store
-            .redeem(nonce, session, profile)
+            .redeem(nonce, session, profile, event)
             .await
             .map_err(session_not_stored);
     };
     let Some(marker) = marks.mark_used(nonce, state.now()).await? else {
-        return Ok(Err(AlreadyUsed));
+        return Ok(Err(SessionRefusal::NonceUsed));
     };
-    match state.store.open_session(session, profile).await {
-        Ok(identity) => Ok(Ok(identity)),
+    let opened = state.store.open_session(session, profile, event).await;
+    if let Ok(Err(SessionRefusal::Suspended)) = &opened {
+        // Nothing was written: the nonce stays usable once the suspension is lifted.
+        marks.unmark(nonce, &marker).await?;
+    }
+    match opened {
+        Ok(outcome) => Ok(outcome),
         Err(e) => match marks.unmark(nonce, &marker).await {
             Ok(()) => Err(session_not_stored(e)),
             Err(unmark) => {
@@ -186,7 +253,17 @@ impl FromRequestParts<AppState> for CurrentSession {
             .and_then(session_token);
         if let Some(token) = token {
             let hash = SessionTokenHash::of(token);
-            if let Some(session) = state.store.session(&hash, state.now()).await? {
+            let now = state.now();
+            if let Some(session) = state.store.session(&hash, now).await? {
+                if now - session.last_seen_at >= LAST_SEEN_GRANULARITY_SECS {
+                    // Off the request's path: a failure only loses precision.
+                    let store = state.store.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = store.touch_session(&hash, now).await {
+                            tracing::warn!(error = %e, "recording a session's last use failed");
+                        }
+                    });
+                }
                 return Ok(CurrentSession(session));
             }
         }
@@ -223,10 +300,20 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 /// `DELETE /sessions/current`: deauthentication, effective at once.
 pub(crate) async fn delete_current(
     State(state): State<AppState>,
+    caller: Caller,
     CurrentSession(session): CurrentSession,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_session(&session.token_hash).await? {
-        state.metrics.session_ended();
+    let event = caller
+        .event(state.now(), AuditAction::SessionEnded, Actor::User)
+        .app(session.app_id)
+        .user(session.user_id.clone())
+        .detail(serde_json::json!({ "session_id": session.session_id }));
+    if state
+        .store
+        .delete_session(&session.token_hash, &event)
+        .await?
+    {
+        state.metrics.sessions_ended(1);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,7 @@
 //! conformance::sessions_and_identities(store.as_ref()).await;
 //! conformance::redemption(store.clone()).await;
 //! conformance::nonce_keys(store.as_ref()).await;
+//! conformance::users_and_audit(store.as_ref()).await;
 //! # }
 //! ```
 //!
@@ -23,8 +24,9 @@ use std::sync::Arc;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 
 use super::{
-    AlreadyUsed, App, AppChange, KeyRecord, Marker, NonceHash, NonceKeyRecord, NonceStore,
-    SessionRecord, SessionTokenHash, Store, StoreError, UsedNonce,
+    Actor, App, AppChange, AuditAction, AuditEvent, AuditQuery, IdentityChange, KeyRecord, Marker,
+    NonceHash, NonceKeyRecord, NonceStore, RevocationScope, SessionRecord, SessionRefusal,
+    SessionTokenHash, Store, StoreError, UsedNonce, UserControls,
 };
 
 fn app() -> App {
@@ -35,7 +37,13 @@ fn app() -> App {
         name: "conformance".into(),
         created_at: 1_000,
         session_ttl_secs: None,
+        sessions_revoked_before: None,
     }
+}
+
+/// An event for calls whose trail is not under test.
+fn ev() -> AuditEvent {
+    AuditEvent::new(1_000, AuditAction::AppChanged, Actor::Admin)
 }
 
 /// A random 32-byte digest.
@@ -56,7 +64,7 @@ fn nonce_hash() -> NonceHash {
 /// Apps and keys: round trips, conflicts on taken ids, revocation.
 pub async fn apps_and_keys(store: &dyn Store) {
     let a = app();
-    store.create_app(&a).await.unwrap();
+    store.create_app(&a, &ev()).await.unwrap();
     assert_eq!(store.app(&a.app_id).await.unwrap(), Some(a.clone()));
     assert!(store
         .app(&AppId::generate(Environment::Production))
@@ -68,11 +76,11 @@ pub async fn apps_and_keys(store: &dyn Store) {
         ..a.clone()
     };
     assert!(matches!(
-        store.create_app(&same_provider).await,
+        store.create_app(&same_provider, &ev()).await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        store.create_app(&a).await,
+        store.create_app(&a, &ev()).await,
         Err(StoreError::Conflict(_))
     ));
 
@@ -84,9 +92,9 @@ pub async fn apps_and_keys(store: &dyn Store) {
         created_at: 5,
         revoked_at: None,
     };
-    store.add_key(&key).await.unwrap();
+    store.add_key(&key, &ev()).await.unwrap();
     assert!(matches!(
-        store.add_key(&key).await,
+        store.add_key(&key, &ev()).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.key(&key.kid).await.unwrap(), Some(key.clone()));
@@ -95,11 +103,11 @@ pub async fn apps_and_keys(store: &dyn Store) {
         vec![key.clone()]
     );
     assert_eq!(
-        store.revoke_key(&key.kid, 10).await.unwrap(),
+        store.revoke_key(&key.kid, 10, &ev()).await.unwrap(),
         Some(a.provider_id)
     );
     assert_eq!(
-        store.revoke_key(&key.kid, 20).await.unwrap(),
+        store.revoke_key(&key.kid, 20, &ev()).await.unwrap(),
         Some(a.provider_id)
     );
     assert_eq!(
@@ -107,7 +115,13 @@ pub async fn apps_and_keys(store: &dyn Store) {
         Some(10),
         "the first revocation time stays"
     );
-    assert_eq!(store.revoke_key(&KeyId::generate(), 1).await.unwrap(), None);
+    assert_eq!(
+        store
+            .revoke_key(&KeyId::generate(), 1, &ev())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Listing apps a page at a time, and changing them: a name alone keeps the
@@ -116,7 +130,7 @@ pub async fn app_pages_and_changes(store: &dyn Store) {
     let mut ours = Vec::new();
     for _ in 0..5 {
         let a = app();
-        store.create_app(&a).await.unwrap();
+        store.create_app(&a, &ev()).await.unwrap();
         ours.push(a.app_id);
     }
     // Every page is in order, after the cursor, at most `limit` long; paging
@@ -150,6 +164,7 @@ pub async fn app_pages_and_changes(store: &dyn Store) {
                 session_ttl_secs: Some(Some(3_600)),
                 ..AppChange::default()
             },
+            &ev(),
         )
         .await
         .unwrap()
@@ -163,6 +178,7 @@ pub async fn app_pages_and_changes(store: &dyn Store) {
                 name: Some("renamed".into()),
                 ..AppChange::default()
             },
+            &ev(),
         )
         .await
         .unwrap()
@@ -179,6 +195,7 @@ pub async fn app_pages_and_changes(store: &dyn Store) {
                 session_ttl_secs: Some(None),
                 ..AppChange::default()
             },
+            &ev(),
         )
         .await
         .unwrap()
@@ -189,7 +206,8 @@ pub async fn app_pages_and_changes(store: &dyn Store) {
         store
             .update_app(
                 &AppId::generate(Environment::Staging),
-                &AppChange::default()
+                &AppChange::default(),
+                &ev()
             )
             .await
             .unwrap(),
@@ -200,32 +218,38 @@ pub async fn app_pages_and_changes(store: &dyn Store) {
 /// Sessions and identities: profile merging, expiry, uniqueness, deletion, purge.
 pub async fn sessions_and_identities(store: &dyn Store) {
     let a = app();
-    store.create_app(&a).await.unwrap();
+    store.create_app(&a, &ev()).await.unwrap();
     let user = UserId::new("ada@example.com").unwrap();
     let session = SessionRecord {
-        token_hash: session_hash(),
-        app_id: a.app_id,
-        user_id: user.clone(),
-        created_at: 100,
         expires_at: 200,
+        ..session_of(&a, user.as_str())
     };
     let first = Profile {
         first_name: Some("Ada".into()),
         display_name: Some("Ada L.".into()),
         ..Profile::default()
     };
-    let identity = store.open_session(&session, &first).await.unwrap();
+    let identity = store
+        .open_session(&session, &first, &ev())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(identity.profile, first);
     let later = SessionRecord {
         token_hash: session_hash(),
         created_at: 150,
+        last_seen_at: 150,
         ..session.clone()
     };
     let update = Profile {
         display_name: Some("Countess".into()),
         ..Profile::default()
     };
-    let identity = store.open_session(&later, &update).await.unwrap();
+    let identity = store
+        .open_session(&later, &update, &ev())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         identity.profile.first_name.as_deref(),
         Some("Ada"),
@@ -249,22 +273,33 @@ pub async fn sessions_and_identities(store: &dyn Store) {
     );
     assert!(
         matches!(
-            store.open_session(&session, &first).await,
+            store.open_session(&session, &first, &ev()).await,
             Err(StoreError::Conflict(_))
         ),
         "a token hash is unique"
     );
-    assert!(store.delete_session(&later.token_hash).await.unwrap());
-    assert!(!store.delete_session(&later.token_hash).await.unwrap());
+    assert!(store
+        .delete_session(&later.token_hash, &ev())
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_session(&later.token_hash, &ev())
+        .await
+        .unwrap());
     assert_eq!(store.session(&later.token_hash, 120).await.unwrap(), None);
     let live = SessionRecord {
         token_hash: session_hash(),
         created_at: 150,
+        last_seen_at: 150,
         expires_at: 10_000,
         ..session.clone()
     };
-    store.open_session(&live, &update).await.unwrap();
-    assert!(store.purge_expired(200).await.unwrap().sessions >= 1);
+    store
+        .open_session(&live, &update, &ev())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.purge_expired(200, 0).await.unwrap().sessions >= 1);
     assert_eq!(
         store.session(&session.token_hash, 150).await.unwrap(),
         None,
@@ -277,6 +312,392 @@ pub async fn sessions_and_identities(store: &dyn Store) {
     );
 }
 
+/// An operator's event about a user of `app`, at `at`.
+fn user_event(app: &App, user: &UserId, action: AuditAction, at: i64) -> AuditEvent {
+    AuditEvent {
+        client_address: Some("198.51.100.4".into()),
+        request_id: Some(format!("req-{at}")),
+        detail: serde_json::json!({ "at": at }),
+        ..AuditEvent::new(at, action, Actor::Admin)
+            .app(app.app_id)
+            .user(user.clone())
+    }
+}
+
+/// Users: sessions listed and touched; revoke-before per app and per user
+/// and its undo; suspension ending sessions and refusing new ones without
+/// writing anything; ending a user's sessions; identity edits and the
+/// token's claims; the audit trail in order, filtered, paged and purged.
+pub async fn users_and_audit(store: &dyn Store) {
+    let a = app();
+    store.create_app(&a, &ev()).await.unwrap();
+    let ada = UserId::new("ada").unwrap();
+    let bob = UserId::new("bob").unwrap();
+    let open = |user: &str, created_at: i64| SessionRecord {
+        created_at,
+        last_seen_at: created_at,
+        ..session_of(&a, user)
+    };
+    let (old, new, bobs) = (open("ada", 100), open("ada", 200), open("bob", 100));
+    for s in [&old, &new, &bobs] {
+        store
+            .open_session(s, &Profile::default(), &ev())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let live = |s: &SessionRecord| {
+        let hash = s.token_hash;
+        async move { store.session(&hash, 300).await.unwrap().is_some() }
+    };
+    assert_eq!(
+        store.session(&old.token_hash, 300).await.unwrap(),
+        Some(old.clone())
+    );
+    assert_eq!(
+        store
+            .sessions_of_user(&a.app_id, &ada, 300, 10)
+            .await
+            .unwrap(),
+        vec![new.clone(), old.clone()],
+        "newest first"
+    );
+    assert_eq!(
+        store
+            .sessions_of_user(&a.app_id, &ada, 300, 1)
+            .await
+            .unwrap(),
+        vec![new.clone()]
+    );
+    store.touch_session(&old.token_hash, 290).await.unwrap();
+    assert_eq!(
+        store
+            .session(&old.token_hash, 300)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        290
+    );
+
+    // Revoke-before, per app: sessions opened at or before the instant.
+    let app_scope = RevocationScope::App(a.app_id);
+    let e = |action, at| user_event(&a, &ada, action, at);
+    assert!(store
+        .set_sessions_revoked_before(
+            &app_scope,
+            Some(100),
+            &e(AuditAction::RevokeBeforeSet, 10_001)
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .app(&a.app_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sessions_revoked_before,
+        Some(100)
+    );
+    assert!(!live(&old).await && !live(&bobs).await && live(&new).await);
+    assert_eq!(
+        store
+            .sessions_of_user(&a.app_id, &ada, 300, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .set_sessions_revoked_before(
+            &app_scope,
+            None,
+            &e(AuditAction::RevokeBeforeCleared, 10_002)
+        )
+        .await
+        .unwrap());
+    assert!(live(&old).await && live(&bobs).await, "clearing undoes it");
+    assert!(!store
+        .set_sessions_revoked_before(
+            &RevocationScope::App(AppId::generate(Environment::Staging)),
+            Some(1),
+            &ev()
+        )
+        .await
+        .unwrap());
+
+    // Per user: only that user's sessions.
+    let ada_scope = RevocationScope::User(a.app_id, ada.clone());
+    assert!(store
+        .set_sessions_revoked_before(
+            &ada_scope,
+            Some(200),
+            &e(AuditAction::RevokeBeforeSet, 10_003)
+        )
+        .await
+        .unwrap());
+    assert!(!live(&old).await && !live(&new).await && live(&bobs).await);
+    assert_eq!(
+        store.user_controls(&a.app_id, &ada).await.unwrap(),
+        UserControls {
+            suspended_at: None,
+            sessions_revoked_before: Some(200)
+        }
+    );
+    assert_eq!(
+        store.user_controls(&a.app_id, &bob).await.unwrap(),
+        UserControls::default()
+    );
+    assert!(store
+        .set_sessions_revoked_before(
+            &ada_scope,
+            None,
+            &e(AuditAction::RevokeBeforeCleared, 10_004)
+        )
+        .await
+        .unwrap());
+    assert!(live(&old).await && live(&new).await);
+
+    // Suspension ends the sessions and refuses new ones, writing nothing.
+    assert!(store
+        .set_suspension(
+            &a.app_id,
+            &ada,
+            Some(400),
+            &e(AuditAction::UserSuspended, 10_005)
+        )
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .set_suspension(
+                &a.app_id,
+                &ada,
+                Some(500),
+                &e(AuditAction::UserSuspended, 10_006)
+            )
+            .await
+            .unwrap(),
+        "suspending twice changes nothing"
+    );
+    assert_eq!(
+        store
+            .user_controls(&a.app_id, &ada)
+            .await
+            .unwrap()
+            .suspended_at,
+        Some(400)
+    );
+    assert!(!live(&old).await && !live(&new).await && live(&bobs).await);
+    let refused = open("ada", 300);
+    assert_eq!(
+        store
+            .open_session(&refused, &Profile::default(), &ev())
+            .await
+            .unwrap(),
+        Err(SessionRefusal::Suspended)
+    );
+    let nonce = used(5_000);
+    assert_eq!(
+        store
+            .redeem(&nonce, &refused, &Profile::default(), &ev())
+            .await
+            .unwrap(),
+        Err(SessionRefusal::Suspended)
+    );
+    assert!(!live(&refused).await, "nothing was written");
+    assert!(store
+        .set_suspension(
+            &a.app_id,
+            &ada,
+            None,
+            &e(AuditAction::SuspensionLifted, 10_007)
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .set_suspension(
+            &a.app_id,
+            &ada,
+            None,
+            &e(AuditAction::SuspensionLifted, 10_008)
+        )
+        .await
+        .unwrap());
+    assert!(
+        store
+            .redeem(&nonce, &refused, &Profile::default(), &ev())
+            .await
+            .unwrap()
+            .is_ok(),
+        "the refused redemption left the nonce unused"
+    );
+    assert!(live(&refused).await);
+    assert!(!live(&old).await, "suspension ended the sessions for good");
+
+    // Ending every session of a user.
+    store
+        .open_session(&open("ada", 310), &Profile::default(), &ev())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .end_sessions_of_user(&a.app_id, &ada, &e(AuditAction::SessionsRevoked, 10_009))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(store
+        .sessions_of_user(&a.app_id, &ada, 300, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(live(&bobs).await);
+
+    // Identity edits, and a token's claims replacing an edited display field.
+    let change = IdentityChange {
+        display_name: Some(Some("Ada".into())),
+        phone_number: Some(Some("+44 20 7946 0000".into())),
+        metadata: Some([("team".to_owned(), "engines".to_owned())].into()),
+        ..IdentityChange::default()
+    };
+    assert_eq!(
+        store
+            .update_identity(
+                &a.app_id,
+                &UserId::new("nobody").unwrap(),
+                &change,
+                600,
+                &ev()
+            )
+            .await
+            .unwrap(),
+        None,
+        "no identity before a first session"
+    );
+    let edited = store
+        .update_identity(
+            &a.app_id,
+            &ada,
+            &change,
+            600,
+            &e(AuditAction::IdentityChanged, 10_010),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edited.profile.display_name.as_deref(), Some("Ada"));
+    assert_eq!(edited.phone_number.as_deref(), Some("+44 20 7946 0000"));
+    assert_eq!(
+        edited.metadata.get("team").map(String::as_str),
+        Some("engines")
+    );
+    assert_eq!(edited.updated_at, 600);
+    assert_eq!(
+        store.identity(&a.app_id, &ada).await.unwrap(),
+        Some(edited.clone())
+    );
+    let from_token = Profile {
+        display_name: Some("Countess".into()),
+        ..Profile::default()
+    };
+    let after_login = store
+        .open_session(&open("ada", 700), &from_token, &ev())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after_login.profile.display_name.as_deref(),
+        Some("Countess")
+    );
+    assert_eq!(
+        after_login.phone_number, edited.phone_number,
+        "edits alone set the rest"
+    );
+    assert_eq!(after_login.metadata, edited.metadata);
+    let cleared = store
+        .update_identity(
+            &a.app_id,
+            &ada,
+            &IdentityChange {
+                phone_number: Some(None),
+                metadata: Some(Default::default()),
+                ..IdentityChange::default()
+            },
+            800,
+            &ev(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((cleared.phone_number, cleared.metadata.len()), (None, 0));
+    assert_eq!(cleared.profile.display_name.as_deref(), Some("Countess"));
+
+    // The trail: what changed, in order, as recorded.
+    let query = AuditQuery {
+        app_id: Some(a.app_id),
+        user_id: Some(ada.clone()),
+        since: Some(10_000),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    let trail = store.audit_events(&query).await.unwrap();
+    let actions: Vec<_> = trail.iter().map(|r| (r.event.action, r.event.at)).collect();
+    assert_eq!(
+        actions,
+        vec![
+            (AuditAction::RevokeBeforeSet, 10_001),
+            (AuditAction::RevokeBeforeCleared, 10_002),
+            (AuditAction::RevokeBeforeSet, 10_003),
+            (AuditAction::RevokeBeforeCleared, 10_004),
+            (AuditAction::UserSuspended, 10_005),
+            (AuditAction::SuspensionLifted, 10_007),
+            (AuditAction::SessionsRevoked, 10_009),
+            (AuditAction::IdentityChanged, 10_010),
+        ],
+        "unchanged suspensions are not recorded"
+    );
+    let first = &trail[0].event;
+    assert_eq!(first.actor, Actor::Admin);
+    assert_eq!(first.client_address.as_deref(), Some("198.51.100.4"));
+    assert_eq!(first.request_id.as_deref(), Some("req-10001"));
+    assert_eq!(trail[6].event.detail["sessions_ended"], 2);
+    assert!(trail.windows(2).all(|w| w[0].seq < w[1].seq));
+    let page = store
+        .audit_events(&AuditQuery {
+            after: Some(trail[2].seq),
+            limit: 2,
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page, trail[3..5].to_vec(), "a page after a cursor");
+    let later = store
+        .audit_events(&AuditQuery {
+            since: Some(10_009),
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(later, trail[6..].to_vec());
+    let bobs_trail = store
+        .audit_events(&AuditQuery {
+            user_id: Some(bob),
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert!(bobs_trail.is_empty());
+
+    // Retention: events before the cutoff go, later ones stay.
+    let purged = store.purge_expired(0, 10_005).await.unwrap();
+    assert!(purged.audit_events >= 4, "{purged:?}");
+    let kept = store.audit_events(&query).await.unwrap();
+    assert_eq!(kept, trail[4..].to_vec());
+}
+
 fn used(expires_at: i64) -> UsedNonce {
     UsedNonce {
         hash: nonce_hash(),
@@ -287,10 +708,14 @@ fn used(expires_at: i64) -> UsedNonce {
 fn session_of(app: &App, user: &str) -> SessionRecord {
     SessionRecord {
         token_hash: session_hash(),
+        session_id: format!("{:x}", random_id()),
         app_id: app.app_id,
         user_id: UserId::new(user).unwrap(),
         created_at: 100,
         expires_at: 10_000,
+        last_seen_at: 100,
+        client_address: Some("192.0.2.7".into()),
+        user_agent: Some("conformance/1".into()),
     }
 }
 
@@ -299,19 +724,22 @@ fn session_of(app: &App, user: &str) -> SessionRecord {
 /// the nonce unused, and used-nonce records go once expired.
 pub async fn redemption(store: Arc<dyn Store>) {
     let a = app();
-    store.create_app(&a).await.unwrap();
+    store.create_app(&a, &ev()).await.unwrap();
     let profile = Profile::default();
     let nonce = used(5_000);
     let first = session_of(&a, "redeemer");
     assert!(store
-        .redeem(&nonce, &first, &profile)
+        .redeem(&nonce, &first, &profile, &ev())
         .await
         .unwrap()
         .is_ok());
     let second = session_of(&a, "redeemer");
     assert_eq!(
-        store.redeem(&nonce, &second, &profile).await.unwrap(),
-        Err(AlreadyUsed)
+        store
+            .redeem(&nonce, &second, &profile, &ev())
+            .await
+            .unwrap(),
+        Err(SessionRefusal::NonceUsed)
     );
     assert_eq!(
         store.session(&second.token_hash, 200).await.unwrap(),
@@ -326,12 +754,12 @@ pub async fn redemption(store: Arc<dyn Store>) {
         ..session_of(&a, "clash")
     };
     assert!(matches!(
-        store.redeem(&fresh, &clash, &profile).await,
+        store.redeem(&fresh, &clash, &profile, &ev()).await,
         Err(StoreError::Conflict(_))
     ));
     assert!(
         store
-            .redeem(&fresh, &session_of(&a, "clash"), &profile)
+            .redeem(&fresh, &session_of(&a, "clash"), &profile, &ev())
             .await
             .unwrap()
             .is_ok(),
@@ -344,7 +772,7 @@ pub async fn redemption(store: Arc<dyn Store>) {
         let (store, session) = (store.clone(), session_of(&a, &format!("racer-{i}")));
         tasks.push(tokio::spawn(async move {
             store
-                .redeem(&contested, &session, &Profile::default())
+                .redeem(&contested, &session, &Profile::default(), &ev())
                 .await
         }));
     }
@@ -357,11 +785,11 @@ pub async fn redemption(store: Arc<dyn Store>) {
     }
     assert_eq!(won, 1, "exactly one concurrent redemption wins");
 
-    let purged = store.purge_expired(5_000).await.unwrap();
+    let purged = store.purge_expired(5_000, 0).await.unwrap();
     assert!(purged.used_nonces >= 3, "{purged:?}");
     assert!(
         store
-            .redeem(&nonce, &session_of(&a, "after"), &profile)
+            .redeem(&nonce, &session_of(&a, "after"), &profile, &ev())
             .await
             .unwrap()
             .is_ok(),

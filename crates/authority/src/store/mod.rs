@@ -2,16 +2,19 @@
 //! identities, one for nonces, so that each can live in the engine that
 //! suits it (SQLite embedded; PostgreSQL, Redis for nonces).
 
+mod audit;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 mod redis;
 mod sql;
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 
+pub use audit::{Actor, AuditAction, AuditEvent, AuditQuery, AuditRecord};
 pub use redis::RedisNonceStore;
 pub use sql::SqlStore;
 pub use tessera_api::sql::Engine;
@@ -68,6 +71,8 @@ pub struct App {
     /// The app's own session lifetime in seconds; `None`: the authority's
     /// `sessions.ttl_secs`.
     pub session_ttl_secs: Option<u64>,
+    /// Sessions of the app opened at or before this time no longer work.
+    pub sessions_revoked_before: Option<i64>,
 }
 
 /// What [`Store::update_app`] changes; `None` fields are kept.
@@ -101,6 +106,8 @@ pub struct KeyRecord {
 pub struct SessionRecord {
     /// SHA-256 of the session token.
     pub token_hash: SessionTokenHash,
+    /// An opaque id to show operators in place of the token.
+    pub session_id: String,
     /// The app the session is for.
     pub app_id: AppId,
     /// The user.
@@ -109,6 +116,12 @@ pub struct SessionRecord {
     pub created_at: i64,
     /// The session ends at this time unless deauthenticated before.
     pub expires_at: i64,
+    /// When it was last used, to the minute (see [`Store::touch_session`]).
+    pub last_seen_at: i64,
+    /// The address the session was opened from.
+    pub client_address: Option<String>,
+    /// The `User-Agent` it was opened with (at most 256 characters).
+    pub user_agent: Option<String>,
 }
 
 /// A user's identity within an app, built from identity-token claims.
@@ -118,12 +131,65 @@ pub struct IdentityRecord {
     pub app_id: AppId,
     /// The user.
     pub user_id: UserId,
-    /// The profile claims last seen.
+    /// The display fields: from the identity token's claims or edits.
     pub profile: Profile,
+    /// Set by edits only.
+    pub phone_number: Option<String>,
+    /// Set by edits only.
+    pub email_address: Option<String>,
+    /// Set by edits only: at most 16 string members.
+    pub metadata: BTreeMap<String, String>,
     /// Seconds since the epoch.
     pub created_at: i64,
     /// Seconds since the epoch.
     pub updated_at: i64,
+}
+
+/// What [`Store::update_identity`] changes: `None` keeps a field,
+/// `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityChange {
+    /// The display name.
+    pub display_name: Option<Option<String>>,
+    /// The given name.
+    pub first_name: Option<Option<String>>,
+    /// The family name.
+    pub last_name: Option<Option<String>>,
+    /// The avatar's URL.
+    pub avatar_url: Option<Option<String>>,
+    /// The phone number.
+    pub phone_number: Option<Option<String>>,
+    /// The email address.
+    pub email_address: Option<Option<String>>,
+    /// Replaces the whole metadata object.
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// A user's suspension and revoke-before instant (none when never set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserControls {
+    /// Since when the user is suspended.
+    pub suspended_at: Option<i64>,
+    /// The user's sessions opened at or before this time no longer work.
+    pub sessions_revoked_before: Option<i64>,
+}
+
+/// Whose sessions a revoke-before instant applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationScope {
+    /// Every user of the app.
+    App(AppId),
+    /// One user of the app.
+    User(AppId, UserId),
+}
+
+/// Why a session was not opened (nothing was written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionRefusal {
+    /// The nonce had been used already.
+    NonceUsed,
+    /// The user is suspended.
+    Suspended,
 }
 
 /// What purging expired rows removed.
@@ -133,6 +199,8 @@ pub struct Purged {
     pub used_nonces: u64,
     /// Sessions past their time to live.
     pub sessions: u64,
+    /// Audit events older than the retention.
+    pub audit_events: u64,
 }
 
 /// A MAC key of the stateless nonces (see [`crate::nonce`]).
@@ -167,10 +235,6 @@ pub struct UsedNonce {
     pub expires_at: i64,
 }
 
-/// The nonce had been used already.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlreadyUsed;
-
 /// A used-marker held by a separate nonce store, to take back exactly the
 /// marker this redemption set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,13 +256,18 @@ pub(crate) fn corrupt(what: &str) -> impl Fn(tessera_claims::IdError) -> StoreEr
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-/// Apps, keys, sessions and identities.
+/// Apps, keys, sessions and identities, the users' controls, and the
+/// audit trail.
 ///
 /// # Contract
 /// Every method is atomic. `create_app` and `add_key` refuse taken ids with
-/// [`StoreError::Conflict`]. `open_session` writes the identity and the
-/// session together or not at all. Written data survives a crash of the
-/// process once the call has returned.
+/// [`StoreError::Conflict`]. Every method taking an [`AuditEvent`] writes it
+/// in the same transaction as its change, and only when something changed.
+/// `open_session` writes the identity and the session together or not at
+/// all, and nothing for a suspended user. A session stops being returned by
+/// `session` once expired, deleted, opened at or before its app's or its
+/// user's revoke-before instant, or while its user is suspended. Written
+/// data survives a crash of the process once the call has returned.
 #[async_trait]
 pub trait Store: Debug + Send + Sync + 'static {
     /// Checks that the store answers.
@@ -206,7 +275,7 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// The newest schema migration applied to the database.
     async fn schema_version(&self) -> Result<i64>;
     /// Adds an app; its app id and provider id must both be free.
-    async fn create_app(&self, app: &App) -> Result<()>;
+    async fn create_app(&self, app: &App, event: &AuditEvent) -> Result<()>;
     /// The app with this id.
     async fn app(&self, app_id: &AppId) -> Result<Option<App>>;
     /// Every app, by app id.
@@ -214,43 +283,113 @@ pub trait Store: Debug + Send + Sync + 'static {
     /// At most `limit` apps by app id, those after `after` when given.
     async fn apps_page(&self, after: Option<&AppId>, limit: u32) -> Result<Vec<App>>;
     /// Changes an app; the app as it is now, `None` if no such app.
-    async fn update_app(&self, app_id: &AppId, change: &AppChange) -> Result<Option<App>>;
+    async fn update_app(
+        &self,
+        app_id: &AppId,
+        change: &AppChange,
+        event: &AuditEvent,
+    ) -> Result<Option<App>>;
     /// Registers a key for a provider; its kid must be free.
-    async fn add_key(&self, key: &KeyRecord) -> Result<()>;
+    async fn add_key(&self, key: &KeyRecord, event: &AuditEvent) -> Result<()>;
     /// The key with this id.
     async fn key(&self, kid: &KeyId) -> Result<Option<KeyRecord>>;
     /// Every key of a provider, revoked ones included.
     async fn keys_of_provider(&self, provider_id: &ProviderId) -> Result<Vec<KeyRecord>>;
-    /// Marks a key revoked; `None` if no such key. Revoking twice keeps the first time.
-    async fn revoke_key(&self, kid: &KeyId, at: i64) -> Result<Option<ProviderId>>;
+    /// Marks a key revoked; `None` if no such key. Revoking twice keeps the
+    /// first time (and records nothing).
+    async fn revoke_key(
+        &self,
+        kid: &KeyId,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<Option<ProviderId>>;
     /// Creates or updates the identity (claims present in `profile` replace
-    /// stored ones, absent ones are kept) and stores the session.
+    /// stored ones, absent ones are kept) and stores the session, unless
+    /// the user is suspended.
     async fn open_session(
         &self,
         session: &SessionRecord,
         profile: &Profile,
-    ) -> Result<IdentityRecord>;
+        event: &AuditEvent,
+    ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>>;
     /// The live session with this token hash.
     async fn session(
         &self,
         token_hash: &SessionTokenHash,
         now: i64,
     ) -> Result<Option<SessionRecord>>;
+    /// Records that the session was used at `now`.
+    async fn touch_session(&self, token_hash: &SessionTokenHash, now: i64) -> Result<()>;
     /// Deletes a session; whether it existed.
-    async fn delete_session(&self, token_hash: &SessionTokenHash) -> Result<bool>;
+    async fn delete_session(
+        &self,
+        token_hash: &SessionTokenHash,
+        event: &AuditEvent,
+    ) -> Result<bool>;
+    /// The user's live sessions (as `session` would return them), newest
+    /// first, at most `limit`.
+    async fn sessions_of_user(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>>;
+    /// Deletes every session of the user; how many there were.
+    async fn end_sessions_of_user(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        event: &AuditEvent,
+    ) -> Result<u64>;
+    /// A user's controls (the default when none were set).
+    async fn user_controls(&self, app_id: &AppId, user_id: &UserId) -> Result<UserControls>;
+    /// Suspends the user at `at` (deleting their sessions), or with `None`
+    /// lifts the suspension; whether the state changed.
+    async fn set_suspension(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        at: Option<i64>,
+        event: &AuditEvent,
+    ) -> Result<bool>;
+    /// Sets (or with `None` clears) the revoke-before instant of an app or
+    /// a user; `false` if the app does not exist.
+    async fn set_sessions_revoked_before(
+        &self,
+        scope: &RevocationScope,
+        before: Option<i64>,
+        event: &AuditEvent,
+    ) -> Result<bool>;
     /// A user's identity in an app.
     async fn identity(&self, app_id: &AppId, user_id: &UserId) -> Result<Option<IdentityRecord>>;
+    /// Edits an identity at `at`; the identity as it is now, `None` if the
+    /// user has none (identities are created by the first session).
+    async fn update_identity(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        change: &IdentityChange,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<Option<IdentityRecord>>;
     /// Marks the nonce used and opens the session (as `open_session`) in
-    /// one transaction: both happen or neither. `Ok(Err(AlreadyUsed))` when
-    /// the nonce had been used, and nothing is written.
+    /// one transaction: both happen or neither. Refused, with nothing
+    /// written, when the nonce had been used or the user is suspended.
     async fn redeem(
         &self,
         nonce: &UsedNonce,
         session: &SessionRecord,
         profile: &Profile,
-    ) -> Result<std::result::Result<IdentityRecord, AlreadyUsed>>;
-    /// Removes sessions past their expiry and records of expired used nonces.
-    async fn purge_expired(&self, now: i64) -> Result<Purged>;
+        event: &AuditEvent,
+    ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>>;
+    /// Records an event that changes nothing else (a refused session).
+    async fn record(&self, event: &AuditEvent) -> Result<()>;
+    /// Recorded events, oldest first.
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+    /// Removes sessions past their expiry, records of expired used nonces,
+    /// and audit events from before `audit_before`.
+    async fn purge_expired(&self, now: i64, audit_before: i64) -> Result<Purged>;
     /// Every nonce MAC key, after adding `candidate` if no key is active
     /// (the first start of a deployment).
     async fn nonce_keys(&self, candidate: &NonceKeyRecord) -> Result<Vec<NonceKeyRecord>>;

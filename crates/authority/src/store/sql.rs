@@ -3,16 +3,21 @@
 //! database). One implementation: the statements take `$n` parameters,
 //! which both engines accept, through sqlx's `Any` pools.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
+use serde_json::Value;
 use sqlx::AnyPool;
 use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools};
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
 
 use super::{
-    corrupt, AlreadyUsed, App, AppChange, IdentityRecord, KeyRecord, NonceKeyRecord, Purged,
-    Result, SessionRecord, SessionTokenHash, Store, StoreError, UsedNonce,
+    corrupt, Actor, App, AppChange, AuditAction, AuditEvent, AuditQuery, AuditRecord,
+    IdentityChange, IdentityRecord, KeyRecord, NonceKeyRecord, Purged, Result, RevocationScope,
+    SessionRecord, SessionRefusal, SessionTokenHash, Store, StoreError, UsedNonce, UserControls,
 };
 
+/// Apps are created without a revoke-before instant; an import sets it after.
 const INSERT_APP: &str =
     "INSERT INTO apps (app_id, provider_id, environment, name, created_at, session_ttl_secs) VALUES ($1, $2, $3, $4, $5, $6)";
 const APP: &str = "SELECT * FROM apps WHERE app_id = $1";
@@ -25,8 +30,7 @@ const UPDATE_APP: &str = "UPDATE apps SET name = COALESCE($2, name),
 const INSERT_KEY: &str = "INSERT INTO keys (kid, provider_id, spki_der, fingerprint, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)";
 const KEY: &str = "SELECT * FROM keys WHERE kid = $1";
 const KEYS_OF_PROVIDER: &str = "SELECT * FROM keys WHERE provider_id = $1 ORDER BY created_at, kid";
-const REVOKE_KEY: &str =
-    "UPDATE keys SET revoked_at = COALESCE(revoked_at, $1) WHERE kid = $2 RETURNING provider_id";
+const REVOKE_KEY: &str = "UPDATE keys SET revoked_at = COALESCE(revoked_at, $1) WHERE kid = $2 RETURNING provider_id, revoked_at";
 /// Claims present in the token replace stored ones; absent ones are kept.
 const UPSERT_IDENTITY: &str = "INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
@@ -36,12 +40,65 @@ const UPSERT_IDENTITY: &str = "INSERT INTO identities (app_id, user_id, first_na
         display_name = COALESCE(excluded.display_name, identities.display_name),
         avatar_url = COALESCE(excluded.avatar_url, identities.avatar_url),
         updated_at = excluded.updated_at
-     RETURNING first_name, last_name, display_name, avatar_url, created_at, updated_at";
-const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, app_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
-const SESSION: &str =
-    "SELECT app_id, user_id, created_at, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2";
+     RETURNING first_name, last_name, display_name, avatar_url, phone_number, email_address, metadata, created_at, updated_at";
+/// Inserts nothing while the user is suspended.
+const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent)
+     SELECT $1, $2, $3, $4, $5, $6, $5, $7, $8
+     WHERE NOT EXISTS (SELECT 1 FROM user_controls WHERE app_id = $3 AND user_id = $4 AND suspended_at IS NOT NULL)";
+/// Live sessions (`$1` is now): not expired, not revoked by the app's or
+/// the user's revoke-before instant, the user not suspended.
+macro_rules! live_sessions {
+    ($filter:literal) => {
+        concat!(
+            "SELECT s.token_hash, s.session_id, s.app_id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.client_address, s.user_agent
+             FROM sessions s
+             JOIN apps a ON a.app_id = s.app_id
+             LEFT JOIN user_controls u ON u.app_id = s.app_id AND u.user_id = s.user_id
+             WHERE s.expires_at > $1
+               AND (a.sessions_revoked_before IS NULL OR s.created_at > a.sessions_revoked_before)
+               AND (u.app_id IS NULL OR (u.suspended_at IS NULL
+                    AND (u.sessions_revoked_before IS NULL OR s.created_at > u.sessions_revoked_before)))
+               AND ",
+            $filter
+        )
+    };
+}
+const SESSION: &str = live_sessions!("s.token_hash = $2");
+const SESSIONS_OF_USER: &str =
+    live_sessions!("s.app_id = $2 AND s.user_id = $3 ORDER BY s.created_at DESC LIMIT $4");
+const TOUCH_SESSION: &str = "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2";
 const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";
-const IDENTITY: &str = "SELECT first_name, last_name, display_name, avatar_url, created_at, updated_at FROM identities WHERE app_id = $1 AND user_id = $2";
+const DELETE_SESSIONS_OF_USER: &str = "DELETE FROM sessions WHERE app_id = $1 AND user_id = $2";
+const IDENTITY: &str = "SELECT first_name, last_name, display_name, avatar_url, phone_number, email_address, metadata, created_at, updated_at FROM identities WHERE app_id = $1 AND user_id = $2";
+/// Each field: `$n = 1` sets it to `$n+1`.
+const UPDATE_IDENTITY: &str = "UPDATE identities SET
+        display_name = CASE WHEN $4 = 1 THEN $5 ELSE display_name END,
+        first_name = CASE WHEN $6 = 1 THEN $7 ELSE first_name END,
+        last_name = CASE WHEN $8 = 1 THEN $9 ELSE last_name END,
+        avatar_url = CASE WHEN $10 = 1 THEN $11 ELSE avatar_url END,
+        phone_number = CASE WHEN $12 = 1 THEN $13 ELSE phone_number END,
+        email_address = CASE WHEN $14 = 1 THEN $15 ELSE email_address END,
+        metadata = CASE WHEN $16 = 1 THEN $17 ELSE metadata END,
+        updated_at = $3
+     WHERE app_id = $1 AND user_id = $2
+     RETURNING first_name, last_name, display_name, avatar_url, phone_number, email_address, metadata, created_at, updated_at";
+const USER_CONTROLS: &str = "SELECT suspended_at, sessions_revoked_before FROM user_controls WHERE app_id = $1 AND user_id = $2";
+/// Suspends a user not suspended yet (a row is written only then).
+const SUSPEND: &str = "INSERT INTO user_controls (app_id, user_id, suspended_at, updated_at) VALUES ($1, $2, $3, $3)
+     ON CONFLICT (app_id, user_id) DO UPDATE SET suspended_at = excluded.suspended_at, updated_at = excluded.updated_at
+     WHERE user_controls.suspended_at IS NULL";
+const LIFT_SUSPENSION: &str = "UPDATE user_controls SET suspended_at = NULL, updated_at = $3
+     WHERE app_id = $1 AND user_id = $2 AND suspended_at IS NOT NULL";
+const APP_REVOKED_BEFORE: &str = "UPDATE apps SET sessions_revoked_before = $2 WHERE app_id = $1";
+const USER_REVOKED_BEFORE: &str = "INSERT INTO user_controls (app_id, user_id, sessions_revoked_before, updated_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (app_id, user_id) DO UPDATE SET sessions_revoked_before = excluded.sessions_revoked_before, updated_at = excluded.updated_at";
+const INSERT_AUDIT: &str = "INSERT INTO audit_events (at, action, actor, app_id, user_id, client_address, request_id, detail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// `''` for `$2` or `$3`: any app, any user.
+const AUDIT_EVENTS: &str = "SELECT * FROM audit_events
+     WHERE seq > $1 AND ($2 = '' OR app_id = $2) AND ($3 = '' OR user_id = $3) AND at >= $4
+     ORDER BY seq LIMIT $5";
+const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE at < $1";
 const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 /// Records a nonce as used; a second time inserts nothing (the primary key).
 const MARK_NONCE_USED: &str = "INSERT INTO used_nonces (nonce_hash, expires_at) VALUES ($1, $2)
@@ -66,6 +123,7 @@ struct AppRow {
     name: String,
     created_at: i64,
     session_ttl_secs: Option<i64>,
+    sessions_revoked_before: Option<i64>,
 }
 
 impl AppRow {
@@ -83,6 +141,7 @@ impl AppRow {
                         .map_err(|_| StoreError::Corrupt(format!("session lifetime {t}")))
                 })
                 .transpose()?,
+            sessions_revoked_before: self.sessions_revoked_before,
         })
     }
 }
@@ -111,23 +170,38 @@ impl KeyRow {
     }
 }
 
-/// A row of `sessions`, without its token hash.
+/// A row of `sessions`.
 #[derive(sqlx::FromRow)]
 struct SessionRow {
+    token_hash: Vec<u8>,
+    session_id: Option<String>,
     app_id: String,
     user_id: String,
     created_at: i64,
     expires_at: i64,
+    last_seen_at: Option<i64>,
+    client_address: Option<String>,
+    user_agent: Option<String>,
 }
 
 impl SessionRow {
-    fn into_session(self, token_hash: &SessionTokenHash) -> Result<SessionRecord> {
+    fn into_session(self) -> Result<SessionRecord> {
+        let token_hash: [u8; 32] = self
+            .token_hash
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("session token hash".into()))?;
         Ok(SessionRecord {
-            token_hash: *token_hash,
+            token_hash: SessionTokenHash::from_bytes(token_hash),
+            session_id: self
+                .session_id
+                .ok_or_else(|| StoreError::Corrupt("session without an id".into()))?,
             app_id: self.app_id.parse().map_err(corrupt("app id"))?,
             user_id: UserId::new(self.user_id).map_err(corrupt("user id"))?,
             created_at: self.created_at,
             expires_at: self.expires_at,
+            last_seen_at: self.last_seen_at.unwrap_or(self.created_at),
+            client_address: self.client_address,
+            user_agent: self.user_agent,
         })
     }
 }
@@ -139,13 +213,21 @@ struct IdentityRow {
     last_name: Option<String>,
     display_name: Option<String>,
     avatar_url: Option<String>,
+    phone_number: Option<String>,
+    email_address: Option<String>,
+    metadata: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
 
 impl IdentityRow {
-    fn into_identity(self, app_id: AppId, user_id: UserId) -> IdentityRecord {
-        IdentityRecord {
+    fn into_identity(self, app_id: AppId, user_id: UserId) -> Result<IdentityRecord> {
+        let metadata = match self.metadata.as_deref() {
+            None => BTreeMap::new(),
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| StoreError::Corrupt(format!("identity metadata: {e}")))?,
+        };
+        Ok(IdentityRecord {
             app_id,
             user_id,
             profile: Profile {
@@ -154,9 +236,63 @@ impl IdentityRow {
                 display_name: self.display_name,
                 avatar_url: self.avatar_url,
             },
+            phone_number: self.phone_number,
+            email_address: self.email_address,
+            metadata,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        }
+        })
+    }
+}
+
+/// A row of `user_controls`.
+#[derive(sqlx::FromRow)]
+struct ControlsRow {
+    suspended_at: Option<i64>,
+    sessions_revoked_before: Option<i64>,
+}
+
+/// A row of `audit_events`.
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    seq: i64,
+    at: i64,
+    action: String,
+    actor: String,
+    app_id: Option<String>,
+    user_id: Option<String>,
+    client_address: Option<String>,
+    request_id: Option<String>,
+    detail: Option<String>,
+}
+
+impl AuditRow {
+    fn into_record(self) -> Result<AuditRecord> {
+        let bad = |what: &str, value: &str| StoreError::Corrupt(format!("audit {what} {value:?}"));
+        Ok(AuditRecord {
+            seq: self.seq,
+            event: AuditEvent {
+                at: self.at,
+                action: AuditAction::from_name(&self.action)
+                    .ok_or_else(|| bad("action", &self.action))?,
+                actor: Actor::from_name(&self.actor).ok_or_else(|| bad("actor", &self.actor))?,
+                app_id: self
+                    .app_id
+                    .map(|a| a.parse().map_err(corrupt("app id")))
+                    .transpose()?,
+                user_id: self
+                    .user_id
+                    .map(|u| UserId::new(u).map_err(corrupt("user id")))
+                    .transpose()?,
+                client_address: self.client_address,
+                request_id: self.request_id,
+                detail: match self.detail.as_deref() {
+                    None => Value::Null,
+                    Some(json) => serde_json::from_str(json)
+                        .map_err(|e| StoreError::Corrupt(format!("audit detail: {e}")))?,
+                },
+            },
+        })
     }
 }
 
@@ -257,7 +393,8 @@ impl Store for SqlStore {
             .map_err(backend)
     }
 
-    async fn create_app(&self, app: &App) -> Result<()> {
+    async fn create_app(&self, app: &App, event: &AuditEvent) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(INSERT_APP)
             .bind(app.app_id.to_string())
             .bind(app.provider_id.to_string())
@@ -265,10 +402,19 @@ impl Store for SqlStore {
             .bind(&app.name)
             .bind(app.created_at)
             .bind(app.session_ttl_secs.map(ttl_column))
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(())
+        if let Some(before) = app.sessions_revoked_before {
+            sqlx::query(APP_REVOKED_BEFORE)
+                .bind(app.app_id.to_string())
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        record(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
@@ -298,19 +444,31 @@ impl Store for SqlStore {
         rows.into_iter().map(AppRow::into_app).collect()
     }
 
-    async fn update_app(&self, app_id: &AppId, change: &AppChange) -> Result<Option<App>> {
+    async fn update_app(
+        &self,
+        app_id: &AppId,
+        change: &AppChange,
+        event: &AuditEvent,
+    ) -> Result<Option<App>> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         let row: Option<AppRow> = sqlx::query_as(UPDATE_APP)
             .bind(app_id.to_string())
             .bind(change.name.as_deref())
             .bind(i64::from(change.session_ttl_secs.is_some()))
             .bind(change.session_ttl_secs.flatten().map(ttl_column))
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
-        row.map(AppRow::into_app).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        record(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        row.into_app().map(Some)
     }
 
-    async fn add_key(&self, key: &KeyRecord) -> Result<()> {
+    async fn add_key(&self, key: &KeyRecord, event: &AuditEvent) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(INSERT_KEY)
             .bind(key.kid.to_string())
             .bind(key.provider_id.to_string())
@@ -318,10 +476,11 @@ impl Store for SqlStore {
             .bind(&key.fingerprint)
             .bind(key.created_at)
             .bind(key.revoked_at)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(())
+        record(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn key(&self, kid: &KeyId) -> Result<Option<KeyRecord>> {
@@ -342,27 +501,42 @@ impl Store for SqlStore {
         rows.into_iter().map(KeyRow::into_key).collect()
     }
 
-    async fn revoke_key(&self, kid: &KeyId, at: i64) -> Result<Option<ProviderId>> {
-        let provider: Option<String> = sqlx::query_scalar(REVOKE_KEY)
+    async fn revoke_key(
+        &self,
+        kid: &KeyId,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<Option<ProviderId>> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let revoked: Option<(String, i64)> = sqlx::query_as(REVOKE_KEY)
             .bind(at)
             .bind(kid.to_string())
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
-        provider
-            .map(|p| p.parse().map_err(corrupt("provider id")))
-            .transpose()
+        let Some((provider, revoked_at)) = revoked else {
+            return Ok(None);
+        };
+        if revoked_at == at {
+            record(&mut tx, event).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        provider.parse().map(Some).map_err(corrupt("provider id"))
     }
 
     async fn open_session(
         &self,
         session: &SessionRecord,
         profile: &Profile,
-    ) -> Result<IdentityRecord> {
+        event: &AuditEvent,
+    ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let identity = write_session(&mut tx, session, profile).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(identity)
+        let opened = write_session(&mut tx, session, profile).await?;
+        if opened.is_ok() {
+            record(&mut tx, event).await?;
+            tx.commit().await.map_err(backend)?;
+        }
+        Ok(opened)
     }
 
     async fn redeem(
@@ -370,7 +544,8 @@ impl Store for SqlStore {
         nonce: &UsedNonce,
         session: &SessionRecord,
         profile: &Profile,
-    ) -> Result<std::result::Result<IdentityRecord, AlreadyUsed>> {
+        event: &AuditEvent,
+    ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let marked = sqlx::query(MARK_NONCE_USED)
             .bind(&nonce.hash.as_bytes()[..])
@@ -379,11 +554,14 @@ impl Store for SqlStore {
             .await
             .map_err(backend)?;
         if marked.rows_affected() == 0 {
-            return Ok(Err(AlreadyUsed));
+            return Ok(Err(SessionRefusal::NonceUsed));
         }
-        let identity = write_session(&mut tx, session, profile).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(Ok(identity))
+        let opened = write_session(&mut tx, session, profile).await?;
+        if opened.is_ok() {
+            record(&mut tx, event).await?;
+            tx.commit().await.map_err(backend)?;
+        }
+        Ok(opened)
     }
 
     async fn session(
@@ -392,21 +570,150 @@ impl Store for SqlStore {
         now: i64,
     ) -> Result<Option<SessionRecord>> {
         let row: Option<SessionRow> = sqlx::query_as(SESSION)
-            .bind(&token_hash.as_bytes()[..])
             .bind(now)
+            .bind(&token_hash.as_bytes()[..])
             .fetch_optional(&self.reader)
             .await
             .map_err(backend)?;
-        row.map(|r| r.into_session(token_hash)).transpose()
+        row.map(SessionRow::into_session).transpose()
     }
 
-    async fn delete_session(&self, token_hash: &SessionTokenHash) -> Result<bool> {
-        let done = sqlx::query(DELETE_SESSION)
+    async fn touch_session(&self, token_hash: &SessionTokenHash, now: i64) -> Result<()> {
+        sqlx::query(TOUCH_SESSION)
+            .bind(now)
             .bind(&token_hash.as_bytes()[..])
             .execute(&self.writer)
             .await
             .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        Ok(())
+    }
+
+    async fn delete_session(
+        &self,
+        token_hash: &SessionTokenHash,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let done = sqlx::query(DELETE_SESSION)
+            .bind(&token_hash.as_bytes()[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        record(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn sessions_of_user(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>> {
+        let rows: Vec<SessionRow> = sqlx::query_as(SESSIONS_OF_USER)
+            .bind(now)
+            .bind(app_id.to_string())
+            .bind(user_id.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.into_iter().map(SessionRow::into_session).collect()
+    }
+
+    async fn end_sessions_of_user(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        event: &AuditEvent,
+    ) -> Result<u64> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let ended = delete_sessions_of_user(&mut tx, app_id, user_id).await?;
+        let mut event = event.clone();
+        event.detail = serde_json::json!({ "sessions_ended": ended });
+        record(&mut tx, &event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(ended)
+    }
+
+    async fn user_controls(&self, app_id: &AppId, user_id: &UserId) -> Result<UserControls> {
+        let row: Option<ControlsRow> = sqlx::query_as(USER_CONTROLS)
+            .bind(app_id.to_string())
+            .bind(user_id.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(row.map_or_else(UserControls::default, |r| UserControls {
+            suspended_at: r.suspended_at,
+            sessions_revoked_before: r.sessions_revoked_before,
+        }))
+    }
+
+    async fn set_suspension(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        at: Option<i64>,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let changed = sqlx::query(if at.is_some() {
+            SUSPEND
+        } else {
+            LIFT_SUSPENSION
+        })
+        .bind(app_id.to_string())
+        .bind(user_id.as_str())
+        .bind(at.unwrap_or(event.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected()
+            > 0;
+        let mut event = event.clone();
+        if at.is_some() {
+            // Sessions opened while the suspension was being written are
+            // refused by `session` all the same.
+            let ended = delete_sessions_of_user(&mut tx, app_id, user_id).await?;
+            event.detail = serde_json::json!({ "sessions_ended": ended });
+        }
+        if changed {
+            record(&mut tx, &event).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(changed)
+    }
+
+    async fn set_sessions_revoked_before(
+        &self,
+        scope: &RevocationScope,
+        before: Option<i64>,
+        event: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let done = match scope {
+            RevocationScope::App(app_id) => sqlx::query(APP_REVOKED_BEFORE)
+                .bind(app_id.to_string())
+                .bind(before),
+            RevocationScope::User(app_id, user_id) => sqlx::query(USER_REVOKED_BEFORE)
+                .bind(app_id.to_string())
+                .bind(user_id.as_str())
+                .bind(before)
+                .bind(event.at),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        record(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn identity(&self, app_id: &AppId, user_id: &UserId) -> Result<Option<IdentityRecord>> {
@@ -416,24 +723,92 @@ impl Store for SqlStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(backend)?;
-        Ok(row.map(|r| r.into_identity(*app_id, user_id.clone())))
+        row.map(|r| r.into_identity(*app_id, user_id.clone()))
+            .transpose()
     }
 
-    async fn purge_expired(&self, now: i64) -> Result<Purged> {
-        let sessions = sqlx::query(PURGE_SESSIONS)
-            .bind(now)
-            .execute(&self.writer)
+    async fn update_identity(
+        &self,
+        app_id: &AppId,
+        user_id: &UserId,
+        change: &IdentityChange,
+        at: i64,
+        event: &AuditEvent,
+    ) -> Result<Option<IdentityRecord>> {
+        let metadata = change
+            .metadata
+            .as_ref()
+            .map(|m| serde_json::to_string(m).map_err(|e| StoreError::Backend(Box::new(e))))
+            .transpose()?;
+        let mut query = sqlx::query_as(UPDATE_IDENTITY)
+            .bind(app_id.to_string())
+            .bind(user_id.as_str())
+            .bind(at);
+        for field in [
+            &change.display_name,
+            &change.first_name,
+            &change.last_name,
+            &change.avatar_url,
+            &change.phone_number,
+            &change.email_address,
+        ] {
+            query = query
+                .bind(i64::from(field.is_some()))
+                .bind(field.clone().flatten());
+        }
+        query = query
+            .bind(i64::from(metadata.is_some()))
+            .bind(metadata.filter(|m| m != "{}"));
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let row: Option<IdentityRow> = query.fetch_optional(&mut *tx).await.map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        record(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+        row.into_identity(*app_id, user_id.clone()).map(Some)
+    }
+
+    async fn record(&self, event: &AuditEvent) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        record(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(AUDIT_EVENTS)
+            .bind(query.after.unwrap_or(0))
+            .bind(query.app_id.map(|a| a.to_string()).unwrap_or_default())
+            .bind(
+                query
+                    .user_id
+                    .as_ref()
+                    .map(UserId::as_str)
+                    .unwrap_or_default(),
+            )
+            .bind(query.since.unwrap_or(i64::MIN))
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.reader)
             .await
             .map_err(backend)?;
-        let used_nonces = sqlx::query(PURGE_USED_NONCES)
-            .bind(now)
-            .execute(&self.writer)
-            .await
-            .map_err(backend)?;
-        Ok(Purged {
-            used_nonces: used_nonces.rows_affected(),
-            sessions: sessions.rows_affected(),
-        })
+        rows.into_iter().map(AuditRow::into_record).collect()
+    }
+
+    async fn purge_expired(&self, now: i64, audit_before: i64) -> Result<Purged> {
+        let mut purged = Purged::default();
+        for (statement, cutoff, count) in [
+            (PURGE_SESSIONS, now, &mut purged.sessions),
+            (PURGE_USED_NONCES, now, &mut purged.used_nonces),
+            (PURGE_AUDIT, audit_before, &mut purged.audit_events),
+        ] {
+            *count = sqlx::query(statement)
+                .bind(cutoff)
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        }
+        Ok(purged)
     }
 
     async fn nonce_keys(&self, candidate: &NonceKeyRecord) -> Result<Vec<NonceKeyRecord>> {
@@ -474,12 +849,30 @@ impl Store for SqlStore {
     }
 }
 
-/// Creates or updates the identity and inserts the session, inside `tx`.
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Inserts the session, unless the user is suspended, and creates or
+/// updates the identity, inside `tx`.
 async fn write_session(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
     session: &SessionRecord,
     profile: &Profile,
-) -> Result<IdentityRecord> {
+) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
+    let inserted = sqlx::query(INSERT_SESSION)
+        .bind(&session.token_hash.as_bytes()[..])
+        .bind(&session.session_id)
+        .bind(session.app_id.to_string())
+        .bind(session.user_id.as_str())
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(session.client_address.as_deref())
+        .bind(session.user_agent.as_deref())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    if inserted.rows_affected() == 0 {
+        return Ok(Err(SessionRefusal::Suspended));
+    }
     let identity: IdentityRow = sqlx::query_as(UPSERT_IDENTITY)
         .bind(session.app_id.to_string())
         .bind(session.user_id.as_str())
@@ -491,16 +884,37 @@ async fn write_session(
         .fetch_one(&mut **tx)
         .await
         .map_err(backend)?;
-    sqlx::query(INSERT_SESSION)
-        .bind(&session.token_hash.as_bytes()[..])
-        .bind(session.app_id.to_string())
-        .bind(session.user_id.as_str())
-        .bind(session.created_at)
-        .bind(session.expires_at)
+    identity
+        .into_identity(session.app_id, session.user_id.clone())
+        .map(Ok)
+}
+
+async fn delete_sessions_of_user(tx: &mut Tx<'_>, app_id: &AppId, user_id: &UserId) -> Result<u64> {
+    Ok(sqlx::query(DELETE_SESSIONS_OF_USER)
+        .bind(app_id.to_string())
+        .bind(user_id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?
+        .rows_affected())
+}
+
+/// Appends an event to the audit trail, inside `tx`.
+async fn record(tx: &mut Tx<'_>, event: &AuditEvent) -> Result<()> {
+    let detail = (!event.detail.is_null()).then(|| event.detail.to_string());
+    sqlx::query(INSERT_AUDIT)
+        .bind(event.at)
+        .bind(event.action.as_str())
+        .bind(event.actor.as_str())
+        .bind(event.app_id.map(|a| a.to_string()))
+        .bind(event.user_id.as_ref().map(UserId::as_str))
+        .bind(event.client_address.as_deref())
+        .bind(event.request_id.as_deref())
+        .bind(detail)
         .execute(&mut **tx)
         .await
         .map_err(backend)?;
-    Ok(identity.into_identity(session.app_id, session.user_id.clone()))
+    Ok(())
 }
 
 /// A session lifetime as stored (the column is a signed 64-bit integer).

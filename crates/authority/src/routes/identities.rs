@@ -1,0 +1,250 @@
+//! Editing identities: operators (`/admin/apps/{app_id}/identities/{user_id}`)
+//! every field, a user (`PATCH /identities/me`) the display fields.
+//!
+//! Which wins: a display field present in an identity token's claims
+//! replaces the stored value at that authentication; an edit lasts until a
+//! later token carries that claim. Phone number, email address and metadata
+//! are never in tokens, so edits alone set them.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::Value;
+use tessera_api::authority::Identity;
+use tessera_api::server::{ApiJson, ApiPath};
+use tessera_api::{ApiError, JsonObject};
+use tessera_claims::{AppId, Profile, UserId};
+
+use super::admin::Admin;
+use super::sessions::{identity_body, CurrentSession};
+use super::users::app_and_user;
+use crate::caller::Caller;
+use crate::store::{Actor, AuditAction, AuditEvent, IdentityChange};
+use crate::AppState;
+
+/// Layer's limits, in characters.
+const MAX_PHONE_NUMBER: usize = 32;
+const MAX_EMAIL_ADDRESS: usize = 255;
+/// Metadata: members, and the characters of a key and of a value.
+pub const MAX_METADATA_MEMBERS: usize = 16;
+const MAX_METADATA_KEY: usize = 128;
+const MAX_METADATA_VALUE: usize = 1024;
+
+/// The fields a user may change about themselves.
+const DISPLAY_FIELDS: [&str; 4] = ["display_name", "first_name", "last_name", "avatar_url"];
+
+fn invalid(property: &str, message: impl Into<String>) -> ApiError {
+    ApiError::invalid_property(property, message)
+}
+
+/// A string member, or null (cleared; an empty string clears too).
+fn text(property: &str, value: &Value, max_chars: usize) -> Result<Option<String>, ApiError> {
+    let text = match value {
+        Value::Null => return Ok(None),
+        Value::String(s) => s.trim(),
+        _ => {
+            return Err(invalid(
+                property,
+                format!("`{property}` must be a string or null"),
+            ))
+        }
+    };
+    if text.chars().any(char::is_control) {
+        return Err(invalid(
+            property,
+            format!("`{property}` must not contain control characters"),
+        ));
+    }
+    let n = text.chars().count();
+    if n > max_chars {
+        return Err(invalid(
+            property,
+            format!("`{property}` has {n} characters; at most {max_chars} allowed"),
+        ));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+fn metadata(value: &Value) -> Result<BTreeMap<String, String>, ApiError> {
+    let members = match value {
+        Value::Null => return Ok(BTreeMap::new()),
+        Value::Object(members) => members,
+        _ => {
+            return Err(invalid(
+                "metadata",
+                "`metadata` must be an object of strings, or null",
+            ))
+        }
+    };
+    if members.len() > MAX_METADATA_MEMBERS {
+        return Err(invalid(
+            "metadata",
+            format!(
+                "`metadata` has {} members; at most {MAX_METADATA_MEMBERS} allowed",
+                members.len()
+            ),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (key, value) in members {
+        let n = key.chars().count();
+        if n == 0 || n > MAX_METADATA_KEY || key.chars().any(char::is_control) {
+            return Err(invalid(
+                "metadata",
+                format!("a `metadata` key must be 1 to {MAX_METADATA_KEY} characters without control characters"),
+            ));
+        }
+        let Value::String(value) = value else {
+            return Err(invalid(
+                "metadata",
+                format!("`metadata.{key}` must be a string"),
+            ));
+        };
+        if value.chars().count() > MAX_METADATA_VALUE {
+            return Err(invalid(
+                "metadata",
+                format!("`metadata.{key}` is longer than {MAX_METADATA_VALUE} characters"),
+            ));
+        }
+        out.insert(key.clone(), value.clone());
+    }
+    Ok(out)
+}
+
+/// Reads a PATCH body member by member; a user may send `allowed` only.
+fn identity_change(body: &JsonObject, allowed: &[&str]) -> Result<IdentityChange, ApiError> {
+    let mut change = IdentityChange::default();
+    for (member, value) in &body.0 {
+        let member = member.as_str();
+        if !allowed.contains(&member) {
+            return Err(ApiError::invalid_request(format!(
+                "`{member}` cannot be changed here; these can: {}",
+                allowed.join(", ")
+            )));
+        }
+        match member {
+            "display_name" => change.display_name = Some(text(member, value, 128)?),
+            "first_name" => change.first_name = Some(text(member, value, 128)?),
+            "last_name" => change.last_name = Some(text(member, value, 128)?),
+            "avatar_url" => change.avatar_url = Some(text(member, value, 1024)?),
+            "phone_number" => change.phone_number = Some(text(member, value, MAX_PHONE_NUMBER)?),
+            "email_address" => {
+                let email = text(member, value, MAX_EMAIL_ADDRESS)?;
+                if let Some(e) = &email {
+                    let (local, domain) = e.split_once('@').unwrap_or_default();
+                    if local.is_empty() || domain.is_empty() || e.contains(char::is_whitespace) {
+                        return Err(invalid(
+                            member,
+                            "`email_address` must look like name@domain",
+                        ));
+                    }
+                }
+                change.email_address = Some(email);
+            }
+            _ => change.metadata = Some(metadata(value)?),
+        }
+    }
+    // The token rules for the display fields (caps, an http(s) avatar URL).
+    let profile = Profile {
+        display_name: change.display_name.clone().flatten(),
+        first_name: change.first_name.clone().flatten(),
+        last_name: change.last_name.clone().flatten(),
+        avatar_url: change.avatar_url.clone().flatten(),
+    };
+    profile
+        .check()
+        .map_err(|e| invalid(e.claim, format!("`{}`: {}", e.claim, e.why)))?;
+    Ok(change)
+}
+
+async fn apply(
+    state: &AppState,
+    app_id: &AppId,
+    user_id: &UserId,
+    change: &IdentityChange,
+    event: AuditEvent,
+) -> Result<Identity, ApiError> {
+    let fields: Vec<&str> = [
+        ("display_name", change.display_name.is_some()),
+        ("first_name", change.first_name.is_some()),
+        ("last_name", change.last_name.is_some()),
+        ("avatar_url", change.avatar_url.is_some()),
+        ("phone_number", change.phone_number.is_some()),
+        ("email_address", change.email_address.is_some()),
+        ("metadata", change.metadata.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect();
+    let event = event
+        .user(user_id.clone())
+        .detail(serde_json::json!({ "fields": fields }));
+    let identity = state
+        .store
+        .update_identity(app_id, user_id, change, event.at, &event)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "no identity for this user; it is created by the user's first session",
+            )
+        })?;
+    Ok(identity_body(&identity))
+}
+
+/// `GET /admin/apps/{app_id}/identities/{user_id}`.
+pub(crate) async fn get(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<Identity>, ApiError> {
+    let (app, user_id) = app_and_user(&state, path).await?;
+    let identity = state
+        .store
+        .identity(&app.app_id, &user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no identity for this user"))?;
+    Ok(Json(identity_body(&identity)))
+}
+
+/// Every member an operator may change.
+const ALL_FIELDS: [&str; 7] = [
+    "display_name",
+    "first_name",
+    "last_name",
+    "avatar_url",
+    "phone_number",
+    "email_address",
+    "metadata",
+];
+
+/// `PATCH /admin/apps/{app_id}/identities/{user_id}`.
+pub(crate) async fn update(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<JsonObject>,
+) -> Result<Json<Identity>, ApiError> {
+    let (app, user_id) = app_and_user(&state, path).await?;
+    let change = identity_change(&body, &ALL_FIELDS)?;
+    let event = admin.event(&state, AuditAction::IdentityChanged, app.app_id);
+    Ok(Json(
+        apply(&state, &app.app_id, &user_id, &change, event).await?,
+    ))
+}
+
+/// `PATCH /identities/me`: the user's own display fields.
+pub(crate) async fn update_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    CurrentSession(session): CurrentSession,
+    ApiJson(body): ApiJson<JsonObject>,
+) -> Result<Json<Identity>, ApiError> {
+    let change = identity_change(&body, &DISPLAY_FIELDS)?;
+    let event = caller
+        .event(state.now(), AuditAction::IdentityChanged, Actor::User)
+        .app(session.app_id);
+    Ok(Json(
+        apply(&state, &session.app_id, &session.user_id, &change, event).await?,
+    ))
+}

@@ -1,0 +1,171 @@
+//! The admin API's users: a user's state and sessions, ending them,
+//! suspension, and the user's revoke-before instant.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use tessera_api::authority::{RevokeBefore, RevokeBeforeRequest, SessionInfo, User};
+use tessera_api::server::{ApiPath, OptionalJson};
+use tessera_api::{rfc3339, ApiError};
+use tessera_claims::UserId;
+
+use super::admin::{revoke_before, revoke_before_instant, Admin};
+use super::find_app;
+use super::sessions::identity_body;
+use crate::store::{App, AuditAction, RevocationScope, SessionRecord};
+use crate::AppState;
+
+/// Live sessions listed per user.
+const SESSIONS_LISTED: u32 = 100;
+
+/// The app and user a `/admin/apps/{app_id}/users/{user_id}` path names.
+pub(crate) async fn app_and_user(
+    state: &AppState,
+    (app_id, user_id): (String, String),
+) -> Result<(App, UserId), ApiError> {
+    let app = find_app(state, &app_id).await?;
+    let user_id = UserId::new(user_id).map_err(|e| {
+        ApiError::not_found(format!("the path's user id is not a valid user id: {e}"))
+    })?;
+    Ok((app, user_id))
+}
+
+fn session_info(session: &SessionRecord) -> SessionInfo {
+    SessionInfo {
+        session_id: session.session_id.clone(),
+        created_at: rfc3339(session.created_at),
+        expires_at: rfc3339(session.expires_at),
+        last_seen_at: rfc3339(session.last_seen_at),
+        client_address: session.client_address.clone(),
+        user_agent: session.user_agent.clone(),
+    }
+}
+
+/// `GET /admin/apps/{app_id}/users/{user_id}`: identity, suspension,
+/// revoke-before and live sessions. A user the authority never saw is
+/// answered too (no identity, no sessions): a suspension may come first.
+pub(crate) async fn get_user(
+    _: Admin,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<Json<User>, ApiError> {
+    let (app, user_id) = app_and_user(&state, path).await?;
+    let identity = state.store.identity(&app.app_id, &user_id).await?;
+    let controls = state.store.user_controls(&app.app_id, &user_id).await?;
+    let mut sessions = state
+        .store
+        .sessions_of_user(&app.app_id, &user_id, state.now(), SESSIONS_LISTED + 1)
+        .await?;
+    let more_sessions = sessions.len() > SESSIONS_LISTED as usize;
+    sessions.truncate(SESSIONS_LISTED as usize);
+    Ok(Json(User {
+        app_id: app.app_id.to_string(),
+        user_id: user_id.as_str().to_owned(),
+        identity: identity.as_ref().map(identity_body),
+        suspended: controls.suspended_at.is_some(),
+        suspended_at: controls.suspended_at.map(rfc3339),
+        sessions_revoked_before: controls.sessions_revoked_before.map(rfc3339),
+        sessions: sessions.iter().map(session_info).collect(),
+        more_sessions,
+    }))
+}
+
+/// `DELETE /admin/apps/{app_id}/users/{user_id}/sessions`: every session
+/// of the user ends, on every instance (sessions are read from the store on
+/// each request).
+pub(crate) async fn end_sessions(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (app, user_id) = app_and_user(&state, path).await?;
+    let event = admin
+        .event(&state, AuditAction::SessionsRevoked, app.app_id)
+        .user(user_id.clone());
+    let ended = state
+        .store
+        .end_sessions_of_user(&app.app_id, &user_id, &event)
+        .await?;
+    state.metrics.sessions_ended(ended);
+    tracing::info!(app_id = %app.app_id, ended, "a user's sessions ended");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /admin/apps/{app_id}/users/{user_id}/suspension`: the user's
+/// sessions end and new ones are refused with `user_suspended`.
+pub(crate) async fn suspend(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    set_suspension(admin, state, path, true).await
+}
+
+/// `DELETE /admin/apps/{app_id}/users/{user_id}/suspension`: the user may
+/// authenticate again.
+pub(crate) async fn lift_suspension(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    set_suspension(admin, state, path, false).await
+}
+
+async fn set_suspension(
+    admin: Admin,
+    state: AppState,
+    path: (String, String),
+    suspend: bool,
+) -> Result<StatusCode, ApiError> {
+    let (app, user_id) = app_and_user(&state, path).await?;
+    let action = if suspend {
+        AuditAction::UserSuspended
+    } else {
+        AuditAction::SuspensionLifted
+    };
+    let event = admin
+        .event(&state, action, app.app_id)
+        .user(user_id.clone());
+    let at = suspend.then_some(event.at);
+    let changed = state
+        .store
+        .set_suspension(&app.app_id, &user_id, at, &event)
+        .await?;
+    tracing::info!(app_id = %app.app_id, suspend, changed, "suspension");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /admin/apps/{app_id}/users/{user_id}/revoke-before {before?}`.
+pub(crate) async fn set_user_revoke_before(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String)>,
+    OptionalJson(body): OptionalJson<RevokeBeforeRequest>,
+) -> Result<Json<RevokeBefore>, ApiError> {
+    let (app, user_id) = app_and_user(&state, path).await?;
+    let before = revoke_before_instant(&state, body)?;
+    let event = admin
+        .event(&state, AuditAction::RevokeBeforeSet, app.app_id)
+        .user(user_id.clone())
+        .detail(serde_json::json!({ "sessions_revoked_before": rfc3339(before) }));
+    let scope = RevocationScope::User(app.app_id, user_id);
+    revoke_before(&state, &scope, Some(before), &event).await?;
+    Ok(Json(RevokeBefore {
+        sessions_revoked_before: rfc3339(before),
+    }))
+}
+
+/// `DELETE /admin/apps/{app_id}/users/{user_id}/revoke-before`.
+pub(crate) async fn clear_user_revoke_before(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (app, user_id) = app_and_user(&state, path).await?;
+    let event = admin
+        .event(&state, AuditAction::RevokeBeforeCleared, app.app_id)
+        .user(user_id.clone());
+    let scope = RevocationScope::User(app.app_id, user_id);
+    revoke_before(&state, &scope, None, &event).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
