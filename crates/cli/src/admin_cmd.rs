@@ -9,7 +9,10 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::Value;
-use tessera_api::authority::{App, AppPage, UpdateAppRequest};
+use tessera_api::authority::AppPage;
+use tessera_api::authority::{
+    App, AuditPage, RevokeBefore, RevokeBeforeRequest, UpdateAppRequest, UpdateIdentityRequest,
+};
 use tessera_api::path_segment;
 
 /// Where the authority is and how to authenticate to it.
@@ -28,6 +31,125 @@ pub enum AdminCommand {
     /// Apps: list and change them.
     #[command(subcommand)]
     Apps(AppsCommand),
+    /// A user: their state and sessions, ending them, suspension.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Sessions opened at or before an instant stop working (an app's, or a user's).
+    #[command(subcommand)]
+    RevokeBefore(RevokeBeforeCommand),
+    /// Identities: show and edit.
+    #[command(subcommand)]
+    Identities(IdentitiesCommand),
+    /// The audit trail, oldest first: seq, time, action, actor, app, user,
+    /// client address, request id, detail.
+    Audit {
+        /// Only this app's events.
+        #[arg(long)]
+        app_id: Option<String>,
+        /// Only this user's events.
+        #[arg(long)]
+        user_id: Option<String>,
+        /// Only events at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events after this seq.
+        #[arg(long)]
+        after: Option<i64>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// An app id and a user id.
+#[derive(Debug, Args)]
+pub struct UserRef {
+    /// The app id.
+    app_id: String,
+    /// The app's user id.
+    user_id: String,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// The user as JSON: identity, suspension, revoke-before, live sessions.
+    Show(UserRef),
+    /// End every session of the user, on every instance.
+    EndSessions(UserRef),
+    /// Suspend the user: their sessions end and new ones are refused.
+    Suspend(UserRef),
+    /// Lift the user's suspension.
+    LiftSuspension(UserRef),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevokeBeforeCommand {
+    /// Sessions opened at or before `--before` (default: now) stop working.
+    Set {
+        /// The app id.
+        app_id: String,
+        /// Only this user's sessions.
+        #[arg(long)]
+        user: Option<String>,
+        /// An RFC 3339 time (default: now).
+        #[arg(long)]
+        before: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Undo it for the sessions that have not otherwise ended.
+    Clear {
+        /// The app id.
+        app_id: String,
+        /// Only this user's instant.
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentitiesCommand {
+    /// The identity as JSON.
+    Show(UserRef),
+    /// Change fields of the identity; prints it as JSON.
+    Update {
+        #[command(flatten)]
+        user: UserRef,
+        /// At most 128 characters.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// At most 128 characters.
+        #[arg(long)]
+        first_name: Option<String>,
+        /// At most 128 characters.
+        #[arg(long)]
+        last_name: Option<String>,
+        /// An http or https URL of at most 1024 characters.
+        #[arg(long)]
+        avatar_url: Option<String>,
+        /// At most 32 characters.
+        #[arg(long)]
+        phone_number: Option<String>,
+        /// At most 255 characters.
+        #[arg(long)]
+        email_address: Option<String>,
+        /// Replaces the metadata with these KEY=VALUE pairs (at most 16).
+        #[arg(long = "metadata", value_name = "KEY=VALUE")]
+        metadata: Vec<String>,
+        /// Removes the metadata.
+        #[arg(long, conflicts_with = "metadata")]
+        clear_metadata: bool,
+        /// Clears a field (display_name, first_name, last_name, avatar_url,
+        /// phone_number, email_address); may be repeated.
+        #[arg(long, value_name = "FIELD")]
+        clear: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,8 +230,216 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode> {
             .context("the authority's answer is not an app")?;
             outln!("{}", app_line(&app))?;
         }
+        AdminCommand::Users(cmd) => users(cmd).await?,
+        AdminCommand::RevokeBefore(cmd) => revoke_before(cmd).await?,
+        AdminCommand::Identities(cmd) => identities(cmd).await?,
+        AdminCommand::Audit {
+            app_id,
+            user_id,
+            since,
+            after,
+            limit,
+            target,
+        } => audit(&target, app_id, user_id, since, after, limit).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+impl UserRef {
+    fn path(&self, under: &str) -> String {
+        format!(
+            "/admin/apps/{}/{under}/{}",
+            path_segment(&self.app_id),
+            path_segment(&self.user_id)
+        )
+    }
+}
+
+fn print_json(value: &Value) -> Result<()> {
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
+    Ok(())
+}
+
+async fn users(cmd: UsersCommand) -> Result<()> {
+    let (user, method, suffix, done) = match &cmd {
+        UsersCommand::Show(u) => (u, Method::GET, "", ""),
+        UsersCommand::EndSessions(u) => (u, Method::DELETE, "/sessions", "every session ended"),
+        UsersCommand::Suspend(u) => (u, Method::PUT, "/suspension", "suspended"),
+        UsersCommand::LiftSuspension(u) => (u, Method::DELETE, "/suspension", "suspension lifted"),
+    };
+    let admin = Admin::new(&user.target)?;
+    let path = format!("{}{suffix}", user.path("users"));
+    let answer = admin.call(method, &path, None).await?;
+    if done.is_empty() {
+        print_json(&answer)
+    } else {
+        outln!("{}: {done}", user.user_id)?;
+        Ok(())
+    }
+}
+
+async fn revoke_before(cmd: RevokeBeforeCommand) -> Result<()> {
+    let (app_id, user, target) = match &cmd {
+        RevokeBeforeCommand::Set {
+            app_id,
+            user,
+            target,
+            ..
+        }
+        | RevokeBeforeCommand::Clear {
+            app_id,
+            user,
+            target,
+        } => (app_id, user, target),
+    };
+    let mut path = format!("/admin/apps/{}", path_segment(app_id));
+    if let Some(user) = user {
+        path.push_str(&format!("/users/{}", path_segment(user)));
+    }
+    path.push_str("/revoke-before");
+    let admin = Admin::new(target)?;
+    match &cmd {
+        RevokeBeforeCommand::Set { before, .. } => {
+            let body = RevokeBeforeRequest {
+                before: before.clone(),
+            };
+            let set: RevokeBefore = serde_json::from_value(
+                admin
+                    .call(Method::PUT, &path, Some(serde_json::to_value(&body)?))
+                    .await?,
+            )
+            .context("the authority's answer is not a revoke-before instant")?;
+            outln!(
+                "sessions opened at or before {} no longer work",
+                set.sessions_revoked_before
+            )?;
+        }
+        RevokeBeforeCommand::Clear { .. } => {
+            admin.call(Method::DELETE, &path, None).await?;
+            outln!("cleared")?;
+        }
+    }
+    Ok(())
+}
+
+async fn identities(cmd: IdentitiesCommand) -> Result<()> {
+    match cmd {
+        IdentitiesCommand::Show(user) => {
+            let admin = Admin::new(&user.target)?;
+            print_json(
+                &admin
+                    .call(Method::GET, &user.path("identities"), None)
+                    .await?,
+            )
+        }
+        IdentitiesCommand::Update {
+            user,
+            display_name,
+            first_name,
+            last_name,
+            avatar_url,
+            phone_number,
+            email_address,
+            metadata,
+            clear_metadata,
+            clear,
+        } => {
+            let mut change = UpdateIdentityRequest {
+                display_name: display_name.map(Some),
+                first_name: first_name.map(Some),
+                last_name: last_name.map(Some),
+                avatar_url: avatar_url.map(Some),
+                phone_number: phone_number.map(Some),
+                email_address: email_address.map(Some),
+                metadata: None,
+            };
+            for field in &clear {
+                let slot = match field.as_str() {
+                    "display_name" => &mut change.display_name,
+                    "first_name" => &mut change.first_name,
+                    "last_name" => &mut change.last_name,
+                    "avatar_url" => &mut change.avatar_url,
+                    "phone_number" => &mut change.phone_number,
+                    "email_address" => &mut change.email_address,
+                    other => bail!("--clear {other}: not a field that can be cleared"),
+                };
+                if slot.is_some() {
+                    bail!("--clear {field} contradicts --{}", field.replace('_', "-"));
+                }
+                *slot = Some(None);
+            }
+            if clear_metadata || !metadata.is_empty() {
+                let mut members = std::collections::BTreeMap::new();
+                for pair in &metadata {
+                    let (key, value) = pair
+                        .split_once('=')
+                        .with_context(|| format!("--metadata {pair:?}: expected KEY=VALUE"))?;
+                    members.insert(key.to_owned(), value.to_owned());
+                }
+                change.metadata = Some(members);
+            }
+            if change == UpdateIdentityRequest::default() {
+                bail!("nothing to change: give a field to set, --metadata, --clear-metadata or --clear FIELD");
+            }
+            let admin = Admin::new(&user.target)?;
+            let body = serde_json::to_value(&change)?;
+            print_json(
+                &admin
+                    .call(Method::PATCH, &user.path("identities"), Some(body))
+                    .await?,
+            )
+        }
+    }
+}
+
+async fn audit(
+    target: &Target,
+    app_id: Option<String>,
+    user_id: Option<String>,
+    since: Option<String>,
+    mut after: Option<i64>,
+    limit: u32,
+) -> Result<()> {
+    let admin = Admin::new(target)?;
+    let mut left = limit;
+    while left > 0 {
+        let mut path = format!("/admin/audit?limit={}", left.min(500));
+        for (name, value) in [
+            ("app_id", &app_id),
+            ("user_id", &user_id),
+            ("since", &since),
+        ] {
+            if let Some(value) = value {
+                path.push_str(&format!("&{name}={}", path_segment(value)));
+            }
+        }
+        if let Some(after) = after {
+            path.push_str(&format!("&after={after}"));
+        }
+        let page: AuditPage = serde_json::from_value(admin.call(Method::GET, &path, None).await?)
+            .context("the authority's answer is not a page of the audit trail")?;
+        for e in &page.events {
+            let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            outln!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                e.seq,
+                e.at,
+                e.action,
+                e.actor,
+                or_dash(&e.app_id),
+                or_dash(&e.user_id),
+                or_dash(&e.client_address),
+                or_dash(&e.request_id),
+                e.detail
+            )?;
+        }
+        left -= page.events.len() as u32;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(())
 }
 
 fn app_line(app: &App) -> String {
