@@ -377,3 +377,119 @@ async fn expired_nonces_are_replaced_and_broken_tokens_do_not_loop() {
         "a permanently invalid token is not retried"
     );
 }
+
+/// Counts the challenges it answers.
+#[derive(Debug)]
+struct Counted {
+    inner: IdentityServiceHandler,
+    calls: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl ChallengeHandler for Counted {
+    async fn on_challenge(&self, nonce: &str) -> tessera_client::Result<IdentityToken> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.on_challenge(nonce).await
+    }
+}
+
+/// Waits for the first event `wanted` accepts.
+async fn wait_for(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    wanted: impl Fn(&Event) -> bool,
+) -> Event {
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the event never came")
+            .unwrap();
+        if wanted(&e) {
+            return e;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_operators_revocation_challenges_and_a_suspension_is_an_error_without_retries() {
+    let s = stack(600).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let client = Client::builder()
+        .authority(&s.authority)
+        .app_id(s.app_id)
+        .data_dir(s.dir.path().join("device"))
+        .challenge_handler(Counted {
+            inner: s.user("alice"),
+            calls: calls.clone(),
+        })
+        .build()
+        .unwrap();
+    client.connect().await.unwrap();
+    client.authenticate().await.unwrap();
+    let user = format!(
+        "{}/admin/apps/{}/users/alice",
+        s.authority,
+        tessera_tests::encode(&s.app_id.to_string())
+    );
+    let http = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: String| {
+        http.request(method, path)
+            .bearer_auth(tessera_tests::ADMIN)
+            .send()
+    };
+
+    // The operator ends her sessions: the next call meets a challenge,
+    // answered in the background.
+    let r = admin(reqwest::Method::DELETE, format!("{user}/sessions"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let mut events = client.events();
+    assert!(matches!(
+        client.identity().await,
+        Err(ClientError::AuthenticationRequired)
+    ));
+    wait_for(&mut events, |e| matches!(e, Event::Authenticated { .. })).await;
+    assert_eq!(client.identity().await.unwrap().user_id, "alice");
+
+    // Suspended: the challenge's answer is refused, an authentication error
+    // naming the suspension, and no retry.
+    let r = admin(reqwest::Method::PUT, format!("{user}/suspension"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let before = calls.load(Ordering::SeqCst);
+    assert!(matches!(
+        client.identity().await,
+        Err(ClientError::AuthenticationRequired)
+    ));
+    let error = wait_for(&mut events, |e| {
+        matches!(
+            e,
+            Event::AuthenticationError { .. } | Event::Authenticated { .. }
+        )
+    })
+    .await;
+    assert_eq!(
+        error,
+        Event::AuthenticationError {
+            reason: "user_suspended".into()
+        }
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), before + 1, "no retry loop");
+    assert!(client.session().is_none());
+    let err = client.authenticate().await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Api { id, status: 403, .. } if id == "user_suspended"),
+        "{err:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), before + 2);
+
+    // Lifted: she authenticates again.
+    let r = admin(reqwest::Method::DELETE, format!("{user}/suspension"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    client.authenticate().await.unwrap();
+    assert_eq!(client.identity().await.unwrap().user_id, "alice");
+}
