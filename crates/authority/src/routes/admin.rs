@@ -13,7 +13,7 @@ use tessera_api::authority::{
 use tessera_api::server::{created, ApiJson, ApiPath, ApiQuery, ClientAddr, OptionalJson};
 use tessera_api::JsonObject;
 use tessera_api::{parse_rfc3339, rfc3339, ApiError};
-use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey};
+use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey, UserId};
 
 use super::find_app;
 use crate::caller::Caller;
@@ -29,6 +29,17 @@ impl Admin {
     /// An event of this admin request about `app_id`.
     pub fn event(&self, state: &AppState, action: AuditAction, app_id: AppId) -> AuditEvent {
         self.0.event(state.now(), action, Actor::Admin).app(app_id)
+    }
+
+    /// An event of this admin request about a user of `app_id`.
+    pub fn user_event(
+        &self,
+        state: &AppState,
+        action: AuditAction,
+        app_id: AppId,
+        user_id: &UserId,
+    ) -> AuditEvent {
+        self.event(state, action, app_id).user(user_id.clone())
     }
 }
 

@@ -79,9 +79,7 @@ pub(crate) async fn end_sessions(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
-    let event = admin
-        .event(&state, AuditAction::SessionsRevoked, app.app_id)
-        .user(user_id.clone());
+    let event = admin.user_event(&state, AuditAction::SessionsRevoked, app.app_id, &user_id);
     let ended = state
         .store
         .end_sessions_of_user(&app.app_id, &user_id, &event)
@@ -123,9 +121,7 @@ async fn set_suspension(
     } else {
         AuditAction::SuspensionLifted
     };
-    let event = admin
-        .event(&state, action, app.app_id)
-        .user(user_id.clone());
+    let event = admin.user_event(&state, action, app.app_id, &user_id);
     let at = suspend.then_some(event.at);
     let changed = state
         .store
@@ -145,8 +141,7 @@ pub(crate) async fn set_user_revoke_before(
     let (app, user_id) = app_and_user(&state, path).await?;
     let before = revoke_before_instant(&state, body)?;
     let event = admin
-        .event(&state, AuditAction::RevokeBeforeSet, app.app_id)
-        .user(user_id.clone())
+        .user_event(&state, AuditAction::RevokeBeforeSet, app.app_id, &user_id)
         .detail(serde_json::json!({ "sessions_revoked_before": rfc3339(before) }));
     let scope = RevocationScope::User(app.app_id, user_id);
     revoke_before(&state, &scope, Some(before), &event).await?;
@@ -162,9 +157,12 @@ pub(crate) async fn clear_user_revoke_before(
     ApiPath(path): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
-    let event = admin
-        .event(&state, AuditAction::RevokeBeforeCleared, app.app_id)
-        .user(user_id.clone());
+    let event = admin.user_event(
+        &state,
+        AuditAction::RevokeBeforeCleared,
+        app.app_id,
+        &user_id,
+    );
     let scope = RevocationScope::User(app.app_id, user_id);
     revoke_before(&state, &scope, None, &event).await?;
     Ok(StatusCode::NO_CONTENT)

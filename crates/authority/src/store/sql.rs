@@ -530,13 +530,8 @@ impl Store for SqlStore {
         profile: &Profile,
         event: &AuditEvent,
     ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        let opened = write_session(&mut tx, session, profile).await?;
-        if opened.is_ok() {
-            record(&mut tx, event).await?;
-            tx.commit().await.map_err(backend)?;
-        }
-        Ok(opened)
+        let tx = self.writer.begin().await.map_err(backend)?;
+        open_in(tx, session, profile, event).await
     }
 
     async fn redeem(
@@ -556,12 +551,7 @@ impl Store for SqlStore {
         if marked.rows_affected() == 0 {
             return Ok(Err(SessionRefusal::NonceUsed));
         }
-        let opened = write_session(&mut tx, session, profile).await?;
-        if opened.is_ok() {
-            record(&mut tx, event).await?;
-            tx.commit().await.map_err(backend)?;
-        }
-        Ok(opened)
+        open_in(tx, session, profile, event).await
     }
 
     async fn session(
@@ -850,6 +840,22 @@ impl Store for SqlStore {
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Writes the session and its event in `tx` and commits, or, for a
+/// suspended user, drops `tx` (rolling back what it holds).
+async fn open_in(
+    mut tx: Tx<'_>,
+    session: &SessionRecord,
+    profile: &Profile,
+    event: &AuditEvent,
+) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
+    let opened = write_session(&mut tx, session, profile).await?;
+    if opened.is_ok() {
+        record(&mut tx, event).await?;
+        tx.commit().await.map_err(backend)?;
+    }
+    Ok(opened)
+}
 
 /// Inserts the session, unless the user is suspended, and creates or
 /// updates the identity, inside `tx`.
