@@ -56,6 +56,7 @@ pub use key::{Jwk, JwkSet, KeyError, PublicKey, MIN_RSA_BITS};
 pub use reason::{Reason, Rejection, Warning, URL_DECODED_NONCE_HINT};
 pub use report::{validate, Finding, Status, ValidationReport};
 pub use token::{
-    signing_input, ClaimError, Claims, ClaimsBuilder, Header, IdentityToken, Profile, ALG, CTY, TYP,
+    signing_input, ClaimError, Claims, ClaimsBuilder, Header, IdentityToken, Profile, ALG, CTY,
+    MAX_AVATAR_URL_CHARS, MAX_NAME_CHARS, TYP,
 };
 pub use verify::{verify, VerifiedToken};

@@ -9,9 +9,9 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::Value;
-use tessera_api::authority::AppPage;
 use tessera_api::authority::{
-    App, AuditPage, RevokeBefore, RevokeBeforeRequest, UpdateAppRequest, UpdateIdentityRequest,
+    App, AppPage, AuditPage, RevokeBefore, RevokeBeforeRequest, UpdateAppRequest,
+    UpdateIdentityRequest,
 };
 use tessera_api::path_segment;
 
@@ -86,31 +86,40 @@ pub enum UsersCommand {
     LiftSuspension(UserRef),
 }
 
+/// Whose revoke-before instant: an app's, or one of its users'.
+#[derive(Debug, Args)]
+pub struct RevocationScope {
+    /// The app id.
+    app_id: String,
+    /// Only this user's sessions.
+    #[arg(long)]
+    user: Option<String>,
+    #[command(flatten)]
+    target: Target,
+}
+
+impl RevocationScope {
+    fn path(&self) -> String {
+        let mut path = format!("/admin/apps/{}", path_segment(&self.app_id));
+        if let Some(user) = &self.user {
+            path.push_str(&format!("/users/{}", path_segment(user)));
+        }
+        path + "/revoke-before"
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RevokeBeforeCommand {
     /// Sessions opened at or before `--before` (default: now) stop working.
     Set {
-        /// The app id.
-        app_id: String,
-        /// Only this user's sessions.
-        #[arg(long)]
-        user: Option<String>,
+        #[command(flatten)]
+        scope: RevocationScope,
         /// An RFC 3339 time (default: now).
         #[arg(long)]
         before: Option<String>,
-        #[command(flatten)]
-        target: Target,
     },
     /// Undo it for the sessions that have not otherwise ended.
-    Clear {
-        /// The app id.
-        app_id: String,
-        /// Only this user's instant.
-        #[arg(long)]
-        user: Option<String>,
-        #[command(flatten)]
-        target: Target,
-    },
+    Clear(RevocationScope),
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,9 +197,9 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode> {
                     None => "/admin/apps?limit=200".to_owned(),
                     Some(a) => format!("/admin/apps?limit=200&after={}", path_segment(a)),
                 };
-                let page: AppPage =
-                    serde_json::from_value(admin.call(Method::GET, &path, None).await?)
-                        .context("the authority's answer is not a page of apps")?;
+                let page: AppPage = admin
+                    .fetch(Method::GET, &path, None, "a page of apps")
+                    .await?;
                 for app in &page.apps {
                     outln!("{}", app_line(app))?;
                 }
@@ -222,12 +231,10 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode> {
             }
             let admin = Admin::new(&target)?;
             let path = format!("/admin/apps/{}", path_segment(&app_id));
-            let app: App = serde_json::from_value(
-                admin
-                    .call(Method::PATCH, &path, Some(serde_json::to_value(&change)?))
-                    .await?,
-            )
-            .context("the authority's answer is not an app")?;
+            let body = serde_json::to_value(&change)?;
+            let app: App = admin
+                .fetch(Method::PATCH, &path, Some(body), "an app")
+                .await?;
             outln!("{}", app_line(&app))?;
         }
         AdminCommand::Users(cmd) => users(cmd).await?,
@@ -279,43 +286,26 @@ async fn users(cmd: UsersCommand) -> Result<()> {
 }
 
 async fn revoke_before(cmd: RevokeBeforeCommand) -> Result<()> {
-    let (app_id, user, target) = match &cmd {
-        RevokeBeforeCommand::Set {
-            app_id,
-            user,
-            target,
-            ..
-        }
-        | RevokeBeforeCommand::Clear {
-            app_id,
-            user,
-            target,
-        } => (app_id, user, target),
-    };
-    let mut path = format!("/admin/apps/{}", path_segment(app_id));
-    if let Some(user) = user {
-        path.push_str(&format!("/users/{}", path_segment(user)));
-    }
-    path.push_str("/revoke-before");
-    let admin = Admin::new(target)?;
-    match &cmd {
-        RevokeBeforeCommand::Set { before, .. } => {
-            let body = RevokeBeforeRequest {
-                before: before.clone(),
-            };
-            let set: RevokeBefore = serde_json::from_value(
-                admin
-                    .call(Method::PUT, &path, Some(serde_json::to_value(&body)?))
-                    .await?,
-            )
-            .context("the authority's answer is not a revoke-before instant")?;
+    match cmd {
+        RevokeBeforeCommand::Set { scope, before } => {
+            let admin = Admin::new(&scope.target)?;
+            let body = serde_json::to_value(RevokeBeforeRequest { before })?;
+            let set: RevokeBefore = admin
+                .fetch(
+                    Method::PUT,
+                    &scope.path(),
+                    Some(body),
+                    "a revoke-before instant",
+                )
+                .await?;
             outln!(
                 "sessions opened at or before {} no longer work",
                 set.sessions_revoked_before
             )?;
         }
-        RevokeBeforeCommand::Clear { .. } => {
-            admin.call(Method::DELETE, &path, None).await?;
+        RevokeBeforeCommand::Clear(scope) => {
+            let admin = Admin::new(&scope.target)?;
+            admin.call(Method::DELETE, &scope.path(), None).await?;
             outln!("cleared")?;
         }
     }
@@ -416,8 +406,9 @@ async fn audit(
         if let Some(after) = after {
             path.push_str(&format!("&after={after}"));
         }
-        let page: AuditPage = serde_json::from_value(admin.call(Method::GET, &path, None).await?)
-            .context("the authority's answer is not a page of the audit trail")?;
+        let page: AuditPage = admin
+            .fetch(Method::GET, &path, None, "a page of the audit trail")
+            .await?;
         for e in &page.events {
             let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
             outln!(
@@ -475,6 +466,18 @@ impl Admin {
             url: target.url.trim_end_matches('/').to_owned(),
             token,
         })
+    }
+
+    /// One call whose answer is `T` (`what` names it in the error).
+    async fn fetch<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<T> {
+        serde_json::from_value(self.call(method, path, body).await?)
+            .with_context(|| format!("the authority's answer is not {what}"))
     }
 
     /// One call; an error answer becomes an error carrying its message.

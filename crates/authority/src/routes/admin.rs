@@ -330,7 +330,7 @@ pub(crate) async fn revoke_key(
         .detail(serde_json::json!({ "kid": kid.to_string() }));
     let provider = state
         .store
-        .revoke_key(&kid, state.now(), &event)
+        .revoke_key(&kid, event.at, &event)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no key {kid}")))?;
     state.keys_changed(&provider);

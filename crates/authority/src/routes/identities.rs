@@ -14,7 +14,7 @@ use serde_json::Value;
 use tessera_api::authority::Identity;
 use tessera_api::server::{ApiJson, ApiPath};
 use tessera_api::{ApiError, JsonObject};
-use tessera_claims::{AppId, Profile, UserId};
+use tessera_claims::{AppId, Profile, UserId, MAX_AVATAR_URL_CHARS, MAX_NAME_CHARS};
 
 use super::admin::Admin;
 use super::sessions::{identity_body, CurrentSession};
@@ -124,10 +124,12 @@ fn identity_change(body: &JsonObject, allowed: &[&str]) -> Result<IdentityChange
             )));
         }
         match member {
-            "display_name" => change.display_name = Some(text(member, value, 128)?),
-            "first_name" => change.first_name = Some(text(member, value, 128)?),
-            "last_name" => change.last_name = Some(text(member, value, 128)?),
-            "avatar_url" => change.avatar_url = Some(text(member, value, 1024)?),
+            "display_name" => change.display_name = Some(text(member, value, MAX_NAME_CHARS)?),
+            "first_name" => change.first_name = Some(text(member, value, MAX_NAME_CHARS)?),
+            "last_name" => change.last_name = Some(text(member, value, MAX_NAME_CHARS)?),
+            "avatar_url" => {
+                change.avatar_url = Some(text(member, value, MAX_AVATAR_URL_CHARS)?);
+            }
             "phone_number" => change.phone_number = Some(text(member, value, MAX_PHONE_NUMBER)?),
             "email_address" => {
                 let email = text(member, value, MAX_EMAIL_ADDRESS)?;
@@ -158,31 +160,28 @@ fn identity_change(body: &JsonObject, allowed: &[&str]) -> Result<IdentityChange
     Ok(change)
 }
 
+/// Reads the PATCH body (members of `allowed` only) and edits the
+/// identity, recording `event` with the fields sent.
 async fn apply(
     state: &AppState,
     app_id: &AppId,
     user_id: &UserId,
-    change: &IdentityChange,
+    body: &JsonObject,
+    allowed: &[&str],
     event: AuditEvent,
 ) -> Result<Identity, ApiError> {
-    let fields: Vec<&str> = [
-        ("display_name", change.display_name.is_some()),
-        ("first_name", change.first_name.is_some()),
-        ("last_name", change.last_name.is_some()),
-        ("avatar_url", change.avatar_url.is_some()),
-        ("phone_number", change.phone_number.is_some()),
-        ("email_address", change.email_address.is_some()),
-        ("metadata", change.metadata.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, changed)| changed.then_some(name))
-    .collect();
+    let change = identity_change(body, allowed)?;
+    let fields: Vec<&str> = allowed
+        .iter()
+        .copied()
+        .filter(|f| body.0.contains_key(*f))
+        .collect();
     let event = event
         .user(user_id.clone())
         .detail(serde_json::json!({ "fields": fields }));
     let identity = state
         .store
-        .update_identity(app_id, user_id, change, event.at, &event)
+        .update_identity(app_id, user_id, &change, &event)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(
@@ -226,11 +225,9 @@ pub(crate) async fn update(
     ApiJson(body): ApiJson<JsonObject>,
 ) -> Result<Json<Identity>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
-    let change = identity_change(&body, &ALL_FIELDS)?;
     let event = admin.event(&state, AuditAction::IdentityChanged, app.app_id);
-    Ok(Json(
-        apply(&state, &app.app_id, &user_id, &change, event).await?,
-    ))
+    let identity = apply(&state, &app.app_id, &user_id, &body, &ALL_FIELDS, event).await?;
+    Ok(Json(identity))
 }
 
 /// `PATCH /identities/me`: the user's own display fields.
@@ -240,11 +237,10 @@ pub(crate) async fn update_me(
     CurrentSession(session): CurrentSession,
     ApiJson(body): ApiJson<JsonObject>,
 ) -> Result<Json<Identity>, ApiError> {
-    let change = identity_change(&body, &DISPLAY_FIELDS)?;
     let event = caller
         .event(state.now(), AuditAction::IdentityChanged, Actor::User)
         .app(session.app_id);
-    Ok(Json(
-        apply(&state, &session.app_id, &session.user_id, &change, event).await?,
-    ))
+    let (app_id, user_id) = (&session.app_id, &session.user_id);
+    let identity = apply(&state, app_id, user_id, &body, &DISPLAY_FIELDS, event).await?;
+    Ok(Json(identity))
 }

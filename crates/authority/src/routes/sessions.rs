@@ -210,13 +210,13 @@ async fn redeem(
     let Some(marker) = marks.mark_used(nonce, state.now()).await? else {
         return Ok(Err(SessionRefusal::NonceUsed));
     };
-    let opened = state.store.open_session(session, profile, event).await;
-    if let Ok(Err(SessionRefusal::Suspended)) = &opened {
-        // Nothing was written: the nonce stays usable once the suspension is lifted.
-        marks.unmark(nonce, &marker).await?;
-    }
-    match opened {
-        Ok(outcome) => Ok(outcome),
+    match state.store.open_session(session, profile, event).await {
+        Ok(Ok(identity)) => Ok(Ok(identity)),
+        Ok(Err(refusal)) => {
+            // Nothing was written: the nonce stays usable once the suspension is lifted.
+            marks.unmark(nonce, &marker).await?;
+            Ok(Err(refusal))
+        }
         Err(e) => match marks.unmark(nonce, &marker).await {
             Ok(()) => Err(session_not_stored(e)),
             Err(unmark) => {

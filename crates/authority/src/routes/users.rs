@@ -122,10 +122,9 @@ async fn set_suspension(
         AuditAction::SuspensionLifted
     };
     let event = admin.user_event(&state, action, app.app_id, &user_id);
-    let at = suspend.then_some(event.at);
     let changed = state
         .store
-        .set_suspension(&app.app_id, &user_id, at, &event)
+        .set_suspension(&app.app_id, &user_id, suspend, &event)
         .await?;
     tracing::info!(app_id = %app.app_id, suspend, changed, "suspension");
     Ok(StatusCode::NO_CONTENT)

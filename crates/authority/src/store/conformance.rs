@@ -464,7 +464,7 @@ pub async fn users_and_audit(store: &dyn Store) {
         .set_suspension(
             &a.app_id,
             &ada,
-            Some(400),
+            true,
             &e(AuditAction::UserSuspended, 10_005)
         )
         .await
@@ -474,7 +474,7 @@ pub async fn users_and_audit(store: &dyn Store) {
             .set_suspension(
                 &a.app_id,
                 &ada,
-                Some(500),
+                true,
                 &e(AuditAction::UserSuspended, 10_006)
             )
             .await
@@ -487,7 +487,7 @@ pub async fn users_and_audit(store: &dyn Store) {
             .await
             .unwrap()
             .suspended_at,
-        Some(400)
+        Some(10_005)
     );
     assert!(!live(&old).await && !live(&new).await && live(&bobs).await);
     let refused = open("ada", 300);
@@ -511,7 +511,7 @@ pub async fn users_and_audit(store: &dyn Store) {
         .set_suspension(
             &a.app_id,
             &ada,
-            None,
+            false,
             &e(AuditAction::SuspensionLifted, 10_007)
         )
         .await
@@ -520,7 +520,7 @@ pub async fn users_and_audit(store: &dyn Store) {
         .set_suspension(
             &a.app_id,
             &ada,
-            None,
+            false,
             &e(AuditAction::SuspensionLifted, 10_008)
         )
         .await
@@ -565,13 +565,7 @@ pub async fn users_and_audit(store: &dyn Store) {
     };
     assert_eq!(
         store
-            .update_identity(
-                &a.app_id,
-                &UserId::new("nobody").unwrap(),
-                &change,
-                600,
-                &ev()
-            )
+            .update_identity(&a.app_id, &UserId::new("nobody").unwrap(), &change, &ev())
             .await
             .unwrap(),
         None,
@@ -582,7 +576,6 @@ pub async fn users_and_audit(store: &dyn Store) {
             &a.app_id,
             &ada,
             &change,
-            600,
             &e(AuditAction::IdentityChanged, 10_010),
         )
         .await
@@ -594,7 +587,7 @@ pub async fn users_and_audit(store: &dyn Store) {
         edited.metadata.get("team").map(String::as_str),
         Some("engines")
     );
-    assert_eq!(edited.updated_at, 600);
+    assert_eq!(edited.updated_at, 10_010);
     assert_eq!(
         store.identity(&a.app_id, &ada).await.unwrap(),
         Some(edited.clone())
@@ -626,7 +619,6 @@ pub async fn users_and_audit(store: &dyn Store) {
                 metadata: Some(Default::default()),
                 ..IdentityChange::default()
             },
-            800,
             &ev(),
         )
         .await

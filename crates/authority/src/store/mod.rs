@@ -344,13 +344,13 @@ pub trait Store: Debug + Send + Sync + 'static {
     ) -> Result<u64>;
     /// A user's controls (the default when none were set).
     async fn user_controls(&self, app_id: &AppId, user_id: &UserId) -> Result<UserControls>;
-    /// Suspends the user at `at` (deleting their sessions), or with `None`
+    /// Suspends the user at the event's time (deleting their sessions), or
     /// lifts the suspension; whether the state changed.
     async fn set_suspension(
         &self,
         app_id: &AppId,
         user_id: &UserId,
-        at: Option<i64>,
+        suspend: bool,
         event: &AuditEvent,
     ) -> Result<bool>;
     /// Sets (or with `None` clears) the revoke-before instant of an app or
@@ -363,14 +363,14 @@ pub trait Store: Debug + Send + Sync + 'static {
     ) -> Result<bool>;
     /// A user's identity in an app.
     async fn identity(&self, app_id: &AppId, user_id: &UserId) -> Result<Option<IdentityRecord>>;
-    /// Edits an identity at `at`; the identity as it is now, `None` if the
-    /// user has none (identities are created by the first session).
+    /// Edits an identity at the event's time; the identity as it is now,
+    /// `None` if the user has none (identities are created by the first
+    /// session).
     async fn update_identity(
         &self,
         app_id: &AppId,
         user_id: &UserId,
         change: &IdentityChange,
-        at: i64,
         event: &AuditEvent,
     ) -> Result<Option<IdentityRecord>>;
     /// Marks the nonce used and opens the session (as `open_session`) in

@@ -622,9 +622,7 @@ impl Store for SqlStore {
         event: &AuditEvent,
     ) -> Result<u64> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let ended = delete_sessions_of_user(&mut tx, app_id, user_id).await?;
-        let mut event = event.clone();
-        event.detail = serde_json::json!({ "sessions_ended": ended });
+        let (ended, event) = end_sessions_in(&mut tx, app_id, user_id, event).await?;
         record(&mut tx, &event).await?;
         tx.commit().await.map_err(backend)?;
         Ok(ended)
@@ -647,30 +645,26 @@ impl Store for SqlStore {
         &self,
         app_id: &AppId,
         user_id: &UserId,
-        at: Option<i64>,
+        suspend: bool,
         event: &AuditEvent,
     ) -> Result<bool> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        let changed = sqlx::query(if at.is_some() {
-            SUSPEND
-        } else {
-            LIFT_SUSPENSION
-        })
-        .bind(app_id.to_string())
-        .bind(user_id.as_str())
-        .bind(at.unwrap_or(event.at))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected()
+        let changed = sqlx::query(if suspend { SUSPEND } else { LIFT_SUSPENSION })
+            .bind(app_id.to_string())
+            .bind(user_id.as_str())
+            .bind(event.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected()
             > 0;
-        let mut event = event.clone();
-        if at.is_some() {
+        let event = if suspend {
             // Sessions opened while the suspension was being written are
             // refused by `session` all the same.
-            let ended = delete_sessions_of_user(&mut tx, app_id, user_id).await?;
-            event.detail = serde_json::json!({ "sessions_ended": ended });
-        }
+            end_sessions_in(&mut tx, app_id, user_id, event).await?.1
+        } else {
+            event.clone()
+        };
         if changed {
             record(&mut tx, &event).await?;
         }
@@ -722,7 +716,6 @@ impl Store for SqlStore {
         app_id: &AppId,
         user_id: &UserId,
         change: &IdentityChange,
-        at: i64,
         event: &AuditEvent,
     ) -> Result<Option<IdentityRecord>> {
         let metadata = change
@@ -733,7 +726,7 @@ impl Store for SqlStore {
         let mut query = sqlx::query_as(UPDATE_IDENTITY)
             .bind(app_id.to_string())
             .bind(user_id.as_str())
-            .bind(at);
+            .bind(event.at);
         for field in [
             &change.display_name,
             &change.first_name,
@@ -895,14 +888,25 @@ async fn write_session(
         .map(Ok)
 }
 
-async fn delete_sessions_of_user(tx: &mut Tx<'_>, app_id: &AppId, user_id: &UserId) -> Result<u64> {
-    Ok(sqlx::query(DELETE_SESSIONS_OF_USER)
+/// Deletes every session of the user inside `tx`: how many, and `event`
+/// saying so.
+async fn end_sessions_in(
+    tx: &mut Tx<'_>,
+    app_id: &AppId,
+    user_id: &UserId,
+    event: &AuditEvent,
+) -> Result<(u64, AuditEvent)> {
+    let ended = sqlx::query(DELETE_SESSIONS_OF_USER)
         .bind(app_id.to_string())
         .bind(user_id.as_str())
         .execute(&mut **tx)
         .await
         .map_err(backend)?
-        .rows_affected())
+        .rows_affected();
+    let event = event
+        .clone()
+        .detail(serde_json::json!({ "sessions_ended": ended }));
+    Ok((ended, event))
 }
 
 /// Appends an event to the audit trail, inside `tx`.
