@@ -90,13 +90,16 @@ apt_install() {
 
 setup_python() {
   local venv=$TEST_DIR/venv
-  if ! "$venv/bin/python" -c 'import jwt, cryptography, moto' 2>/dev/null; then
-    step "creating a Python virtualenv with PyJWT and moto in $venv"
+  if ! "$venv/bin/python" -c 'import jwt, cryptography, moto, schemathesis' 2>/dev/null; then
+    step "creating a Python virtualenv with PyJWT, moto and schemathesis in $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "PyJWT[crypto]>=2.8" "moto[server]>=5.1"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "PyJWT[crypto]>=2.8" "moto[server]>=5.1" "schemathesis>=4.3,<5"
   fi
   "$venv/bin/python" -c 'import jwt, moto; print("PyJWT", jwt.__version__, "/ moto", moto.__version__)'
+  "$venv/bin/schemathesis" --version
   export TESSERA_TEST_PYTHON=$venv/bin/python
+  export TESSERA_TEST_SCHEMATHESIS=$venv/bin/schemathesis
 }
 
 setup_softhsm() {

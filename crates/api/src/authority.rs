@@ -8,6 +8,7 @@ use crate::request::RequestBody;
 
 /// `POST /nonces`, body optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NonceRequest {
     /// Binds the nonce to this app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -20,6 +21,7 @@ impl RequestBody for NonceRequest {
 
 /// 201 of `POST /nonces`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NonceResponse {
     /// The nonce, to be passed on untouched.
     pub nonce: String,
@@ -29,6 +31,7 @@ pub struct NonceResponse {
 
 /// `POST /sessions`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionRequest {
     /// The app.
     pub app_id: String,
@@ -50,6 +53,7 @@ impl std::fmt::Debug for SessionRequest {
 
 /// 201 of `POST /sessions`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionResponse {
     /// The session token, for `Authorization: Bearer …`.
     pub session_token: String,
@@ -78,6 +82,7 @@ impl std::fmt::Debug for SessionResponse {
 /// the stored value, an edit lasts until a later token carries that claim.
 /// The phone number, email address and metadata come from edits only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Identity {
     /// `layer:///identities/<url-encoded user id>`.
     pub id: String,
@@ -110,6 +115,7 @@ pub struct Identity {
 
 /// `POST /validate`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidateRequest {
     /// The token to check.
     pub identity_token: String,
@@ -125,6 +131,7 @@ impl RequestBody for ValidateRequest {
 
 /// `POST /admin/apps`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateAppRequest {
     /// A name for people, 1 to 200 characters.
     pub name: String,
@@ -145,6 +152,7 @@ impl RequestBody for CreateAppRequest {
 
 /// An app and its provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct App {
     /// The app id.
     pub app_id: String,
@@ -168,6 +176,7 @@ pub struct App {
 
 /// `GET /admin/apps?limit=&after=`: one page of apps, by app id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppPage {
     /// The apps of this page.
     pub apps: Vec<App>,
@@ -178,6 +187,11 @@ pub struct AppPage {
 /// The query of `GET /admin/apps`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 pub struct AppPageQuery {
     /// At most this many apps (1..=200, default 50).
     pub limit: Option<u32>,
@@ -191,6 +205,7 @@ pub struct AppPageQuery {
 /// its own `invalid_property`.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateAppRequest {
     /// A new name (1 to 200 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +242,7 @@ mod present_or_null {
 
 /// `GET /admin/apps/{app_id}`: an app with its provider's keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppWithKeys {
     /// The app.
     #[serde(flatten)]
@@ -238,6 +254,7 @@ pub struct AppWithKeys {
 /// Whether a key verifies tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum KeyStatus {
     /// Tokens it signed are accepted.
     Active,
@@ -247,6 +264,7 @@ pub enum KeyStatus {
 
 /// A registered key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Key {
     /// The key id.
     pub kid: String,
@@ -262,6 +280,7 @@ pub struct Key {
 
 /// `POST /admin/apps/{app_id}/keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddKeyRequest {
     /// SPKI or PKCS#1 PEM of an RSA key of 2048 bits or more.
     pub public_key_pem: String,
@@ -277,6 +296,7 @@ impl RequestBody for AddKeyRequest {
 
 /// 201 of `POST /admin/apps/{app_id}/keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewKey {
     /// The key id.
     pub kid: String,
@@ -292,6 +312,7 @@ pub struct NewKey {
 /// change the display fields only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateIdentityRequest {
     /// At most 128 characters.
     #[serde(
@@ -342,6 +363,7 @@ pub struct UpdateIdentityRequest {
 
 /// A session as operators see it: never its token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     /// An opaque id.
     pub session_id: String,
@@ -359,6 +381,7 @@ pub struct SessionInfo {
 
 /// `GET /admin/apps/{app_id}/users/{user_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// The app.
     pub app_id: String,
@@ -382,6 +405,7 @@ pub struct User {
 /// now when absent) stop working.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokeBeforeRequest {
     /// RFC 3339; now when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -394,6 +418,7 @@ impl RequestBody for RevokeBeforeRequest {
 
 /// 200 of `PUT …/revoke-before`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokeBefore {
     /// RFC 3339 UTC.
     pub sessions_revoked_before: String,
@@ -401,6 +426,7 @@ pub struct RevokeBefore {
 
 /// One event of the audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// The event's place in the trail (the `after` of a later page).
     pub seq: i64,
@@ -424,6 +450,7 @@ pub struct AuditEntry {
 
 /// `GET /admin/audit`: events oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     /// The events of this page.
     pub events: Vec<AuditEntry>,
@@ -434,6 +461,11 @@ pub struct AuditPage {
 /// The query of `GET /admin/audit`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 pub struct AuditQuery {
     /// Only this app's events.
     pub app_id: Option<String>,
@@ -449,6 +481,7 @@ pub struct AuditQuery {
 
 /// `GET /healthz` of the authority.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok`.
     pub status: String,

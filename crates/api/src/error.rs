@@ -116,6 +116,7 @@ impl std::fmt::Display for ErrorId {
 ///
 /// `id` is a string so that a client reads ids a newer server adds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The error id.
     pub id: String,
@@ -125,6 +126,7 @@ pub struct ErrorBody {
     pub message: String,
     /// Details: `property`, `reason`, `nonce`, `retry_after_secs`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Map<String, Value>,
 }
 

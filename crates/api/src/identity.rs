@@ -6,6 +6,7 @@ use crate::request::RequestBody;
 
 /// `POST /identity_tokens` with credentials.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialsRequest {
     /// The authority's nonce, untouched.
     pub nonce: String,
@@ -29,6 +30,7 @@ impl std::fmt::Debug for CredentialsRequest {
 
 /// `POST /identity_tokens` in sample mode (staging apps only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SampleRequest {
     /// A staging app id.
     pub app_id: String,
@@ -42,8 +44,22 @@ impl RequestBody for SampleRequest {
     const REQUIRED: &'static [&'static str] = &["app_id", "user_id", "nonce"];
 }
 
+/// The body of `POST /identity_tokens`: credentials, or in sample mode
+/// (staging apps only) an app and user id. The service tells them apart
+/// by `username`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum IdentityTokenRequest {
+    /// A user's credentials.
+    Credentials(CredentialsRequest),
+    /// Sample mode.
+    Sample(SampleRequest),
+}
+
 /// 200 of `POST /identity_tokens`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityTokenResponse {
     /// The signed EIT.
     pub identity_token: String,
@@ -58,6 +74,7 @@ impl std::fmt::Debug for IdentityTokenResponse {
 
 /// `GET /healthz` of the identity service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityHealth {
     /// `ok` or `unavailable`.
     pub status: String,
@@ -67,6 +84,7 @@ pub struct IdentityHealth {
 
 /// The signer part of [`IdentityHealth`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignerHealth {
     /// `pem`, `aws-kms` or `pkcs11`.
     pub backend: String,

@@ -6,7 +6,8 @@
 //!
 //! Feature `server` adds what both services share: [`server::ApiJson`],
 //! the one `IntoResponse` for [`ApiError`], the layer stack and `serve`.
-//! Feature `sql` adds what both services' SQL stores share.
+//! Feature `sql` adds what both services' SQL stores share. Feature
+//! `openapi` adds the OpenAPI 3.1 schemas of every body and [`openapi`].
 //!
 //! ```
 //! use tessera_api::{ErrorBody, ErrorId};
@@ -24,6 +25,8 @@
 pub mod authority;
 mod error;
 pub mod identity;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod request;
 #[cfg(feature = "server")]
 pub mod server;

@@ -44,7 +44,7 @@ pub use config::{
     SessionConfig, TokenConfig,
 };
 pub use metrics::Metrics;
-pub use routes::router;
+pub use routes::{openapi, router};
 pub use state::{AppState, KEY_CACHE_TTL};
 pub use transfer::{
     export, import, Export, ExportedApp, ExportedKey, ImportError, ImportSummary, EXPORT_FORMAT,

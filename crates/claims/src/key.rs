@@ -176,6 +176,7 @@ impl fmt::Debug for PublicKey {
 
 /// A JSON Web Key holding an RSA public key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
     /// Key type; `RSA`.
     pub kty: String,
@@ -196,6 +197,7 @@ pub struct Jwk {
 
 /// A JWK Set, as served at `/.well-known/jwks.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JwkSet {
     /// The keys.
     pub keys: Vec<Jwk>,

@@ -10,6 +10,7 @@ use crate::reason::{Reason, Rejection, Warning};
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Status {
     /// The check passed.
     Pass,
@@ -23,6 +24,7 @@ pub enum Status {
 
 /// One line of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     /// What was checked: `format`, `header`, `algorithm`, `key`, `revocation`,
     /// `signature`, `claims.<name>`, `issuer`, `lifetime`, `nonce_format`.
@@ -41,12 +43,15 @@ pub struct Finding {
 
 /// Every finding about one token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationReport {
     /// No finding failed.
     pub valid: bool,
     /// The decoded header, when the token could be decoded.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub header: Option<JsonObject>,
     /// The decoded claims, when the token could be decoded.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub claims: Option<JsonObject>,
     /// The findings, in check order.
     pub findings: Vec<Finding>,

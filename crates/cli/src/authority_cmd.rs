@@ -23,6 +23,9 @@ pub enum AuthorityCommand {
         #[arg(long, value_enum, default_value_t = LogFormat::Human)]
         log_format: LogFormat,
     },
+    /// Print the authority's OpenAPI 3.1 description, as served at
+    /// `/openapi.json` (the repository keeps it in `openapi/authority.json`).
+    Openapi,
     /// Apply the database's missing migrations and print its schema version.
     Migrate {
         /// Config file (TOML); without one, the embedded defaults and `TESSERA_*` variables.
@@ -80,6 +83,10 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
             tracing::info!(%address, %database, "authority listening on {address}");
             tessera_authority::serve(listener, state, crate::logging::shutdown_signal()).await?;
             tracing::info!("authority stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        AuthorityCommand::Openapi => {
+            crate::write_stdout(&tessera_api::openapi::to_json(&tessera_authority::openapi()))?;
             Ok(ExitCode::SUCCESS)
         }
         AuthorityCommand::Migrate { config } => {

@@ -24,6 +24,9 @@ pub enum IdentityCommand {
         #[arg(long, value_enum, default_value_t = LogFormat::Human)]
         log_format: LogFormat,
     },
+    /// Print the identity service's OpenAPI 3.1 description, as served at
+    /// `/openapi.json` (the repository keeps it in `openapi/identity.json`).
+    Openapi,
     /// Load a running identity service from this process: `POST /identity_tokens`.
     Bench(crate::load_bench::BenchArgs),
     /// argon2id verifications per second with the config's parameters: the
@@ -109,6 +112,10 @@ pub async fn run(cmd: IdentityCommand) -> Result<ExitCode> {
             );
             tessera_identity::serve(listener, state, crate::logging::shutdown_signal()).await?;
             tracing::info!("identity service stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        IdentityCommand::Openapi => {
+            crate::write_stdout(&tessera_api::openapi::to_json(&tessera_identity::openapi()))?;
             Ok(ExitCode::SUCCESS)
         }
         IdentityCommand::Bench(args) => crate::load_bench::run(args).await,

@@ -35,7 +35,7 @@ pub use issuer::{IssueError, Issuer, TOKEN_TTL_RANGE};
 pub use metrics::Metrics;
 pub use password::{PasswordError, PasswordParams, Passwords};
 pub use ratelimit::{RateLimitConfig, RateLimiter};
-pub use routes::router;
+pub use routes::{openapi, router};
 pub use state::IdentityState;
 pub use users::{
     CredentialVerifier, UserRecord, UserStore, UserStoreError, VerifiedUser, POSTGRES_SCHEMA,

@@ -5,30 +5,63 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use tessera_api::identity::{
-    CredentialsRequest, IdentityHealth, IdentityTokenResponse, SampleRequest, SignerHealth,
+    CredentialsRequest, IdentityHealth, IdentityTokenRequest, IdentityTokenResponse, SampleRequest,
+    SignerHealth,
 };
+use tessera_api::openapi;
 use tessera_api::server::{with_common_layers, ApiJson, ClientAddr, Limits};
-use tessera_api::{ApiError, ErrorId, JsonObject};
-use tessera_claims::{AppId, Environment, Nonce, Profile, UserId};
+use tessera_api::{ApiError, ErrorBody, ErrorId, JsonObject};
+use tessera_claims::{AppId, Environment, JwkSet, Nonce, Profile, UserId};
+use utoipa::openapi::{InfoBuilder, License, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::IdentityState;
 use crate::users::UserStoreError;
+
+/// Every route with its description.
+fn described() -> OpenApiRouter<IdentityState> {
+    OpenApiRouter::with_openapi(info())
+        .routes(routes!(identity_tokens))
+        .routes(routes!(jwks))
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+}
 
 /// The identity service's router over its state.
 pub fn router(state: IdentityState) -> Router {
     let limits = Limits {
         body_bytes: state.config.body_limit_bytes,
     };
-    let routes = Router::new()
-        .route("/identity_tokens", post(identity_tokens))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+    let (routes, doc) = described().split_for_parts();
+    let doc = openapi::complete(doc);
+    let routes = routes
+        .route(openapi::PATH, openapi::route(openapi::to_json(&doc)))
         .with_state(state);
     with_common_layers(routes, limits)
+}
+
+/// The identity service's OpenAPI 3.1 description, as served at
+/// `/openapi.json`.
+pub fn openapi() -> OpenApi {
+    openapi::complete(described().split_for_parts().1)
+}
+
+fn info() -> OpenApi {
+    let mut doc = OpenApi::default();
+    doc.info = InfoBuilder::new()
+        .title("Tessera identity service")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Signs identity tokens (Layer's EIT v1, RS256) for a user whose credentials \
+             check out, answering the authority's nonce; publishes its public keys. Every \
+             error is `{id, code, message, data}`.",
+        ))
+        .license(Some(License::new("Apache-2.0")))
+        .build();
+    doc
 }
 
 /// The longest username accepted (longer ones are refused before anything
@@ -52,6 +85,19 @@ fn authority_nonce(nonce: &str) -> Result<(), ApiError> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/identity_tokens",
+    tag = "identity tokens",
+    operation_id = "issue_identity_token",
+    request_body(content = IdentityTokenRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A signed identity token (EIT v1, RS256) answering the nonce.", body = IdentityTokenResponse),
+        (status = 401, description = "The username or password is wrong. Error id: `invalid_credentials` (code 101).", body = ErrorBody),
+        (status = 403, description = "Sample mode never serves production apps. Error id: `production_app_refused` (code 101).", body = ErrorBody),
+        (status = 429, description = "Too many sign-in attempts for this client or username; retry after `Retry-After` seconds. Error id: `rate_limit_exceeded` (code 7).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait.")))
+    )
+)]
 /// `POST /identity_tokens`: credentials `{nonce, username, password}`, or in
 /// sample mode `{app_id, user_id, nonce}`.
 async fn identity_tokens(
@@ -147,6 +193,15 @@ async fn identity_tokens(
     Ok(Json(body).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "keys",
+    operation_id = "jwks",
+    responses(
+        (status = 200, description = "The public keys of the active signing key and of retiring ones (RFC 7517).", body = JwkSet)
+    )
+)]
 /// `GET /.well-known/jwks.json`: the active key and the retiring ones.
 async fn jwks(State(state): State<IdentityState>) -> Response {
     (
@@ -159,6 +214,16 @@ async fn jwks(State(state): State<IdentityState>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    operation_id = "health",
+    responses(
+        (status = 200, description = "The service and its signer answer.", body = IdentityHealth),
+        (status = 503, description = "The signer's self-check failed; `signer.self_check` says what.", body = IdentityHealth)
+    )
+)]
 async fn healthz(State(state): State<IdentityState>) -> Response {
     let signer = state.issuer.signer();
     let check = state.signer_health().await;
@@ -181,6 +246,15 @@ async fn healthz(State(state): State<IdentityState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus metrics.", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    )
+)]
 async fn metrics(State(state): State<IdentityState>) -> Response {
     (
         [(

@@ -6,11 +6,13 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use serde_json::Value;
+use tessera_api::authority::UpdateAppRequest;
 use tessera_api::authority::{
     self as wire, AddKeyRequest, AppPage, AppPageQuery, AppWithKeys, CreateAppRequest, KeyStatus,
     NewKey, RevokeBefore, RevokeBeforeRequest,
 };
 use tessera_api::server::{created, ApiJson, ApiPath, ApiQuery, ClientAddr, OptionalJson};
+use tessera_api::ErrorBody;
 use tessera_api::JsonObject;
 use tessera_api::{parse_rfc3339, rfc3339, ApiError};
 use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey, UserId};
@@ -111,6 +113,15 @@ pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<u64> = 30..=31_536_000;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
 
+#[utoipa::path(
+    get,
+    path = "/admin/apps",
+    tag = "admin: apps",
+    operation_id = "list_apps",
+    params(AppPageQuery),
+    responses((status = 200, description = "A page of apps, by app id.", body = AppPage)),
+    security(("admin_token" = []))
+)]
 /// `GET /admin/apps?limit=&after=`: apps by app id, a page at a time.
 pub(crate) async fn list_apps(
     _: Admin,
@@ -140,6 +151,16 @@ pub(crate) async fn list_apps(
     }))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/apps/{app_id}",
+    tag = "admin: apps",
+    operation_id = "update_app",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
+    request_body(content = UpdateAppRequest, content_type = "application/json"),
+    responses((status = 200, description = "The app after the change.", body = wire::App), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `PATCH /admin/apps/{app_id} {name?, session_ttl_secs?}`.
 pub(crate) async fn update_app(
     admin: Admin,
@@ -192,6 +213,15 @@ pub(crate) async fn update_app(
     Ok(Json(app_body(&state, &app)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/apps",
+    tag = "admin: apps",
+    operation_id = "create_app",
+    request_body(content = CreateAppRequest, content_type = "application/json"),
+    responses((status = 201, description = "The new app and its provider.", body = wire::App), (status = 409, description = "The app id or provider id is taken. Error id: `id_in_use` (code 106).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `POST /admin/apps {name, environment, app_id?, provider_id?}`.
 pub(crate) async fn create_app(
     admin: Admin,
@@ -262,6 +292,15 @@ fn key_body(key: &KeyRecord) -> wire::Key {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/apps/{app_id}",
+    tag = "admin: apps",
+    operation_id = "get_app",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
+    responses((status = 200, description = "The app with its provider's keys.", body = AppWithKeys), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `GET /admin/apps/{app_id}`: the app with its keys.
 pub(crate) async fn get_app(
     _: Admin,
@@ -276,6 +315,16 @@ pub(crate) async fn get_app(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/apps/{app_id}/keys",
+    tag = "admin: apps",
+    operation_id = "add_key",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
+    request_body(content = AddKeyRequest, content_type = "application/json"),
+    responses((status = 201, description = "The key, active.", body = NewKey), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody), (status = 409, description = "The key id is taken. Error id: `id_in_use` (code 106).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `POST /admin/apps/{app_id}/keys {public_key_pem, kid?}`.
 pub(crate) async fn add_key(
     admin: Admin,
@@ -315,6 +364,15 @@ pub(crate) async fn add_key(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/keys/{kid}",
+    tag = "admin: apps",
+    operation_id = "revoke_key",
+    params(("kid" = String, Path, description = "The key id, URL-encoded.", example = "layer:///keys/5e0c7a1b-2d3f-4a5b-9c6d-7e8f9a0b1c2d")),
+    responses((status = 204, description = "The key is revoked: tokens it signed are refused with `revoked_key`."), (status = 404, description = "No such key. Error id: `not_found` (code 102).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `DELETE /admin/keys/{kid}`: revoke.
 pub(crate) async fn revoke_key(
     admin: Admin,
@@ -354,6 +412,16 @@ pub(crate) fn revoke_before_instant(
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/apps/{app_id}/revoke-before",
+    tag = "admin: users",
+    operation_id = "set_app_revoke_before",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
+    request_body(content = Option<RevokeBeforeRequest>, content_type = "application/json"),
+    responses((status = 200, description = "The app's sessions opened at or before this instant no longer work.", body = RevokeBefore), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `PUT /admin/apps/{app_id}/revoke-before {before?}`: the app's sessions
 /// opened at or before `before` (now when absent) stop working.
 pub(crate) async fn set_app_revoke_before(
@@ -379,6 +447,15 @@ pub(crate) async fn set_app_revoke_before(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/apps/{app_id}/revoke-before",
+    tag = "admin: users",
+    operation_id = "clear_app_revoke_before",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
+    responses((status = 204, description = "Cleared: sessions that have not otherwise ended work again."), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `DELETE /admin/apps/{app_id}/revoke-before`: undoes it for sessions
 /// that have not otherwise ended.
 pub(crate) async fn clear_app_revoke_before(

@@ -29,6 +29,15 @@ fn entry(record: AuditRecord) -> AuditEntry {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "admin: audit",
+    operation_id = "list_audit_events",
+    params(wire::AuditQuery),
+    responses((status = 200, description = "Events oldest first, a page at a time.", body = AuditPage)),
+    security(("admin_token" = []))
+)]
 /// `GET /admin/audit?app_id=&user_id=&since=&after=&limit=`.
 pub(crate) async fn list(
     _: Admin,

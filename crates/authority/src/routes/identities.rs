@@ -12,7 +12,9 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 use tessera_api::authority::Identity;
+use tessera_api::authority::UpdateIdentityRequest;
 use tessera_api::server::{ApiJson, ApiPath};
+use tessera_api::ErrorBody;
 use tessera_api::{ApiError, JsonObject};
 use tessera_claims::{AppId, Profile, UserId, MAX_AVATAR_URL_CHARS, MAX_NAME_CHARS};
 
@@ -191,6 +193,15 @@ async fn apply(
     Ok(identity_body(&identity))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/apps/{app_id}/identities/{user_id}",
+    tag = "admin: users",
+    operation_id = "get_identity",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    responses((status = 200, description = "The user's identity.", body = Identity), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or no identity for this user (`not_found`, code 102).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `GET /admin/apps/{app_id}/identities/{user_id}`.
 pub(crate) async fn get(
     _: Admin,
@@ -217,6 +228,16 @@ const ALL_FIELDS: [&str; 7] = [
     "metadata",
 ];
 
+#[utoipa::path(
+    patch,
+    path = "/admin/apps/{app_id}/identities/{user_id}",
+    tag = "admin: users",
+    operation_id = "update_identity",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    request_body(content = UpdateIdentityRequest, content_type = "application/json"),
+    responses((status = 200, description = "The identity after the edit.", body = Identity), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or no identity for this user (`not_found`, code 102).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `PATCH /admin/apps/{app_id}/identities/{user_id}`.
 pub(crate) async fn update(
     admin: Admin,
@@ -230,6 +251,15 @@ pub(crate) async fn update(
     Ok(Json(identity))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/identities/me",
+    tag = "identities",
+    operation_id = "update_my_identity",
+    request_body(content = UpdateIdentityRequest, content_type = "application/json"),
+    responses((status = 200, description = "The identity after the edit. A user may change the display fields only.", body = Identity), (status = 404, description = "No identity for this session. Error id: `not_found` (code 102).", body = ErrorBody)),
+    security(("session" = []))
+)]
 /// `PATCH /identities/me`: the user's own display fields.
 pub(crate) async fn update_me(
     State(state): State<AppState>,

@@ -10,61 +10,57 @@ mod validate;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
 use axum::{middleware, Json, Router};
 use tessera_api::authority::Health;
+use tessera_api::openapi;
 use tessera_api::server::{with_common_layers, Limits};
-use tessera_api::ApiError;
+use tessera_api::{ApiError, ErrorBody};
 use tessera_claims::AppId;
+use utoipa::openapi::{InfoBuilder, License, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::store::App;
 use crate::AppState;
+
+/// Every route with its description.
+fn described() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(info())
+        .routes(routes!(nonces::create))
+        .routes(routes!(sessions::create))
+        .routes(routes!(sessions::delete_current))
+        .routes(routes!(sessions::me, identities::update_me))
+        .routes(routes!(validate::validate))
+        .routes(routes!(admin::create_app, admin::list_apps))
+        .routes(routes!(admin::get_app, admin::update_app))
+        .routes(routes!(admin::add_key))
+        .routes(routes!(
+            admin::set_app_revoke_before,
+            admin::clear_app_revoke_before
+        ))
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::end_sessions))
+        .routes(routes!(users::suspend, users::lift_suspension))
+        .routes(routes!(
+            users::set_user_revoke_before,
+            users::clear_user_revoke_before
+        ))
+        .routes(routes!(identities::get, identities::update))
+        .routes(routes!(audit::list))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+}
 
 /// The authority's router over its state.
 pub fn router(state: AppState) -> Router {
     let limits = Limits {
         body_bytes: state.config.body_limit_bytes,
     };
-    let routes = Router::new()
-        .route("/nonces", post(nonces::create))
-        .route("/sessions", post(sessions::create))
-        .route("/sessions/current", delete(sessions::delete_current))
-        .route(
-            "/identities/me",
-            get(sessions::me).patch(identities::update_me),
-        )
-        .route("/validate", post(validate::validate))
-        .route("/admin/apps", post(admin::create_app).get(admin::list_apps))
-        .route(
-            "/admin/apps/{app_id}",
-            get(admin::get_app).patch(admin::update_app),
-        )
-        .route("/admin/apps/{app_id}/keys", post(admin::add_key))
-        .route(
-            "/admin/apps/{app_id}/revoke-before",
-            put(admin::set_app_revoke_before).delete(admin::clear_app_revoke_before),
-        )
-        .route("/admin/apps/{app_id}/users/{user_id}", get(users::get_user))
-        .route(
-            "/admin/apps/{app_id}/users/{user_id}/sessions",
-            delete(users::end_sessions),
-        )
-        .route(
-            "/admin/apps/{app_id}/users/{user_id}/suspension",
-            put(users::suspend).delete(users::lift_suspension),
-        )
-        .route(
-            "/admin/apps/{app_id}/users/{user_id}/revoke-before",
-            put(users::set_user_revoke_before).delete(users::clear_user_revoke_before),
-        )
-        .route(
-            "/admin/apps/{app_id}/identities/{user_id}",
-            get(identities::get).patch(identities::update),
-        )
-        .route("/admin/audit", get(audit::list))
-        .route("/admin/keys/{kid}", delete(admin::revoke_key))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+    let (routes, doc) = described().split_for_parts();
+    let doc = openapi::complete(doc);
+    let routes = routes
+        .route(openapi::PATH, openapi::route(openapi::to_json(&doc)))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -73,6 +69,36 @@ pub fn router(state: AppState) -> Router {
     with_common_layers(routes, limits)
 }
 
+/// The authority's OpenAPI 3.1 description, as served at `/openapi.json`.
+pub fn openapi() -> OpenApi {
+    openapi::complete(described().split_for_parts().1)
+}
+
+fn info() -> OpenApi {
+    let mut doc = OpenApi::default();
+    doc.info = InfoBuilder::new()
+        .title("Tessera authority")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Nonces, sessions from identity tokens (Layer's EIT v1), the validation tool, \
+             and the admin API: apps, keys, users, identities and the audit trail. Every \
+             error is `{id, code, message, data}`.",
+        ))
+        .license(Some(License::new("Apache-2.0")))
+        .build();
+    doc
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    operation_id = "health",
+    responses(
+        (status = 200, description = "The authority and its storage answer.", body = Health),
+        (status = 503, description = "The storage is unavailable. Error id: `service_unavailable` (code 1).", body = ErrorBody)
+    )
+)]
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.health().await?;
     Ok(Json(Health {
@@ -80,6 +106,15 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus metrics.", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    )
+)]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(

@@ -8,6 +8,7 @@ use axum::Json;
 use tessera_api::authority::{Identity, SessionRequest, SessionResponse};
 use tessera_api::server::limit::client_key;
 use tessera_api::server::{created, ApiJson, ClientAddr};
+use tessera_api::ErrorBody;
 use tessera_api::{rfc3339, ApiError, ErrorId};
 use tessera_claims::{verify, Clock, Profile, Reason, Rejection, URL_DECODED_NONCE_HINT};
 
@@ -64,6 +65,14 @@ fn nonce_rejection(refusal: NonceRefusal, nonce: &str) -> Rejection {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    tag = "sessions",
+    operation_id = "create_session",
+    request_body(content = SessionRequest, content_type = "application/json"),
+    responses((status = 201, description = "A session for the token's user.", body = SessionResponse), (status = 403, description = "The user is suspended by the app's operator. Error id: `user_suspended` (code 101).", body = ErrorBody), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody), (status = 422, description = "A property is absent or bad (`missing_property` 104, `invalid_property` 105), or the identity token is refused (`invalid_identity_token` 105, `data.reason` says why).", body = ErrorBody), (status = 429, description = "Too many requests from this client; retry after `Retry-After` seconds. Error id: `rate_limit_exceeded` (code 7).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))))
+)]
 /// `POST /sessions {app_id, identity_token}`: verify in SPEC order, consume
 /// the nonce last, open the session. A client whose requests were refused
 /// too often in the window gets 429 before anything is checked.
@@ -297,6 +306,14 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &s[prefix.len()..])
 }
 
+#[utoipa::path(
+    delete,
+    path = "/sessions/current",
+    tag = "sessions",
+    operation_id = "delete_current_session",
+    responses((status = 204, description = "The session has ended, everywhere at once.")),
+    security(("session" = []))
+)]
 /// `DELETE /sessions/current`: deauthentication, effective at once.
 pub(crate) async fn delete_current(
     State(state): State<AppState>,
@@ -318,6 +335,14 @@ pub(crate) async fn delete_current(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/identities/me",
+    tag = "identities",
+    operation_id = "get_my_identity",
+    responses((status = 200, description = "The session's user's identity.", body = Identity), (status = 404, description = "No identity for this session. Error id: `not_found` (code 102).", body = ErrorBody)),
+    security(("session" = []))
+)]
 /// `GET /identities/me`.
 pub(crate) async fn me(
     State(state): State<AppState>,

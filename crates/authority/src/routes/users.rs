@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use tessera_api::authority::{RevokeBefore, RevokeBeforeRequest, SessionInfo, User};
 use tessera_api::server::{ApiPath, OptionalJson};
+use tessera_api::ErrorBody;
 use tessera_api::{rfc3339, ApiError};
 use tessera_claims::UserId;
 
@@ -41,6 +42,15 @@ fn session_info(session: &SessionRecord) -> SessionInfo {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/apps/{app_id}/users/{user_id}",
+    tag = "admin: users",
+    operation_id = "get_user",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    responses((status = 200, description = "The user's identity, suspension, revoke-before and live sessions (never a token).", body = User), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `GET /admin/apps/{app_id}/users/{user_id}`: identity, suspension,
 /// revoke-before and live sessions. A user the authority never saw is
 /// answered too (no identity, no sessions): a suspension may come first.
@@ -70,6 +80,15 @@ pub(crate) async fn get_user(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/apps/{app_id}/users/{user_id}/sessions",
+    tag = "admin: users",
+    operation_id = "end_user_sessions",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    responses((status = 204, description = "Every session of the user has ended, on every instance."), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `DELETE /admin/apps/{app_id}/users/{user_id}/sessions`: every session
 /// of the user ends, on every instance (sessions are read from the store on
 /// each request).
@@ -89,6 +108,15 @@ pub(crate) async fn end_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/apps/{app_id}/users/{user_id}/suspension",
+    tag = "admin: users",
+    operation_id = "suspend_user",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    responses((status = 204, description = "The user is suspended: their sessions have ended and new ones are refused with `user_suspended`."), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `PUT /admin/apps/{app_id}/users/{user_id}/suspension`: the user's
 /// sessions end and new ones are refused with `user_suspended`.
 pub(crate) async fn suspend(
@@ -99,6 +127,15 @@ pub(crate) async fn suspend(
     set_suspension(admin, state, path, true).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/apps/{app_id}/users/{user_id}/suspension",
+    tag = "admin: users",
+    operation_id = "lift_user_suspension",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    responses((status = 204, description = "The user may authenticate again."), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `DELETE /admin/apps/{app_id}/users/{user_id}/suspension`: the user may
 /// authenticate again.
 pub(crate) async fn lift_suspension(
@@ -130,6 +167,16 @@ async fn set_suspension(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/apps/{app_id}/users/{user_id}/revoke-before",
+    tag = "admin: users",
+    operation_id = "set_user_revoke_before",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    request_body(content = Option<RevokeBeforeRequest>, content_type = "application/json"),
+    responses((status = 200, description = "The user's sessions opened at or before this instant no longer work.", body = RevokeBefore), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `PUT /admin/apps/{app_id}/users/{user_id}/revoke-before {before?}`.
 pub(crate) async fn set_user_revoke_before(
     admin: Admin,
@@ -149,6 +196,15 @@ pub(crate) async fn set_user_revoke_before(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/apps/{app_id}/users/{user_id}/revoke-before",
+    tag = "admin: users",
+    operation_id = "clear_user_revoke_before",
+    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    responses((status = 204, description = "Cleared: sessions that have not otherwise ended work again."), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    security(("admin_token" = []))
+)]
 /// `DELETE /admin/apps/{app_id}/users/{user_id}/revoke-before`.
 pub(crate) async fn clear_user_revoke_before(
     admin: Admin,
