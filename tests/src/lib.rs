@@ -102,14 +102,19 @@ pub async fn register_app_with_keys(
         .unwrap();
     let app_id = app["app_id"].as_str().unwrap().to_owned();
     for (kid, public_key_pem) in keys {
-        http.post(format!("{url}/admin/apps/{}/keys", encode(&app_id)))
+        let response = http
+            .post(format!("{url}/admin/apps/{}/keys", encode(&app_id)))
             .bearer_auth(ADMIN)
             .json(&json!({"public_key_pem": public_key_pem, "kid": kid.to_string()}))
             .send()
             .await
-            .unwrap()
-            .error_for_status()
             .unwrap();
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "registering key {kid} of {app_id}: {status} {}",
+            response.text().await.unwrap_or_default()
+        );
     }
     app_id
 }
