@@ -102,31 +102,31 @@ fn every_operation_describes_its_answers_and_errors_in_the_spec_shape() {
     }
 }
 
+/// The JSON answer of a successful `POST url` with `body`.
+async fn post(http: &reqwest::Client, url: String, body: Value) -> Value {
+    let response = http.post(url).json(&body).send().await.unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "{status} {answer}");
+    answer
+}
+
 /// A session for `alice`, opened through the identity service.
 async fn session(d: &Deployment) -> Value {
     let http = reqwest::Client::new();
     let nonce = nonce_at(&http, &d.authority, &d.app_id.to_string()).await;
-    let token: Value = http
-        .post(format!("{}/identity_tokens", d.identity))
-        .json(&json!({"nonce": nonce, "username": "alice", "password": "alice-password"}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    http.post(format!("{}/sessions", d.authority))
-        .json(&json!({"app_id": d.app_id.to_string(), "identity_token": token["identity_token"]}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let token = post(
+        &http,
+        format!("{}/identity_tokens", d.identity),
+        json!({"nonce": nonce, "username": "alice", "password": "alice-password"}),
+    )
+    .await;
+    post(
+        &http,
+        format!("{}/sessions", d.authority),
+        json!({"app_id": d.app_id.to_string(), "identity_token": token["identity_token"]}),
+    )
+    .await
 }
 
 /// Runs schemathesis against the description at `base` and returns its

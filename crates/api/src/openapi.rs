@@ -16,7 +16,7 @@ use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Components, OpenApi, Ref, RefOr, Required, Response};
+use utoipa::openapi::{Components, InfoBuilder, License, OpenApi, Ref, RefOr, Required, Response};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::{ErrorBody, ErrorId};
@@ -187,6 +187,21 @@ pub fn error_response(when: &str, ids: &[ErrorId]) -> Response {
         .description(format!("{when} Error id: {}.", ids.join(", ")))
         .content("application/json", error_content())
         .build()
+}
+
+/// The start of a service's description: its title, version, what it does
+/// and its license, before its routes are added.
+pub fn document(title: &str, version: &str, description: &str) -> OpenApi {
+    let mut doc = OpenApi::default();
+    doc.info = InfoBuilder::new()
+        .title(title)
+        .version(version)
+        .description(Some(format!(
+            "{description} Every error is `{{id, code, message, data}}`."
+        )))
+        .license(Some(License::new("Apache-2.0")))
+        .build();
+    doc
 }
 
 /// Completes a service's description: the error envelope and the shared

@@ -14,7 +14,7 @@ use tessera_api::openapi;
 use tessera_api::server::{with_common_layers, ApiJson, ClientAddr, Limits};
 use tessera_api::{ApiError, ErrorBody, ErrorId, JsonObject};
 use tessera_claims::{AppId, Environment, JwkSet, Nonce, Profile, UserId};
-use utoipa::openapi::{InfoBuilder, License, OpenApi};
+use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -50,18 +50,12 @@ pub fn openapi() -> OpenApi {
 }
 
 fn info() -> OpenApi {
-    let mut doc = OpenApi::default();
-    doc.info = InfoBuilder::new()
-        .title("Tessera identity service")
-        .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(
-            "Signs identity tokens (Layer's EIT v1, RS256) for a user whose credentials \
-             check out, answering the authority's nonce; publishes its public keys. Every \
-             error is `{id, code, message, data}`.",
-        ))
-        .license(Some(License::new("Apache-2.0")))
-        .build();
-    doc
+    openapi::document(
+        "Tessera identity service",
+        env!("CARGO_PKG_VERSION"),
+        "Signs identity tokens (Layer's EIT v1, RS256) for a user whose credentials \
+             check out, answering the authority's nonce; publishes its public keys.",
+    )
 }
 
 /// The longest username accepted (longer ones are refused before anything

@@ -16,7 +16,7 @@ use tessera_api::openapi;
 use tessera_api::server::{with_common_layers, Limits};
 use tessera_api::{ApiError, ErrorBody};
 use tessera_claims::AppId;
-use utoipa::openapi::{InfoBuilder, License, OpenApi};
+use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -75,18 +75,12 @@ pub fn openapi() -> OpenApi {
 }
 
 fn info() -> OpenApi {
-    let mut doc = OpenApi::default();
-    doc.info = InfoBuilder::new()
-        .title("Tessera authority")
-        .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(
-            "Nonces, sessions from identity tokens (Layer's EIT v1), the validation tool, \
-             and the admin API: apps, keys, users, identities and the audit trail. Every \
-             error is `{id, code, message, data}`.",
-        ))
-        .license(Some(License::new("Apache-2.0")))
-        .build();
-    doc
+    openapi::document(
+        "Tessera authority",
+        env!("CARGO_PKG_VERSION"),
+        "Nonces, sessions from identity tokens (Layer's EIT v1), the validation tool, \
+             and the admin API: apps, keys, users, identities and the audit trail.",
+    )
 }
 
 #[utoipa::path(
