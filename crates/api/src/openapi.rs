@@ -344,11 +344,16 @@ pub fn to_json(doc: &OpenApi) -> String {
     json
 }
 
-/// `GET /openapi.json`, answering `json` (see [`to_json`]).
+/// A service's routes and its completed description (see [`complete`]),
+/// with `GET /openapi.json` answering that description.
 #[cfg(feature = "server")]
-pub fn route<S: Clone + Send + Sync + 'static>(json: String) -> axum::routing::MethodRouter<S> {
-    let body = axum::body::Bytes::from(json);
-    axum::routing::get(move || {
+pub fn split<S: Clone + Send + Sync + 'static>(
+    described: utoipa_axum::router::OpenApiRouter<S>,
+) -> (axum::Router<S>, OpenApi) {
+    let (routes, doc) = described.split_for_parts();
+    let doc = complete(doc);
+    let body = axum::body::Bytes::from(to_json(&doc));
+    let description = axum::routing::get(move || {
         let body = body.clone();
         async move {
             (
@@ -356,7 +361,8 @@ pub fn route<S: Clone + Send + Sync + 'static>(json: String) -> axum::routing::M
                 body,
             )
         }
-    })
+    });
+    (routes.route(PATH, description), doc)
 }
 
 #[cfg(test)]

@@ -35,18 +35,15 @@ pub fn router(state: IdentityState) -> Router {
     let limits = Limits {
         body_bytes: state.config.body_limit_bytes,
     };
-    let (routes, doc) = described().split_for_parts();
-    let doc = openapi::complete(doc);
-    let routes = routes
-        .route(openapi::PATH, openapi::route(openapi::to_json(&doc)))
-        .with_state(state);
+    let (routes, _) = openapi::split(described());
+    let routes = routes.with_state(state);
     with_common_layers(routes, limits)
 }
 
 /// The identity service's OpenAPI 3.1 description, as served at
 /// `/openapi.json`.
 pub fn openapi() -> OpenApi {
-    openapi::complete(described().split_for_parts().1)
+    openapi::split(described()).1
 }
 
 fn info() -> OpenApi {

@@ -57,10 +57,8 @@ pub fn router(state: AppState) -> Router {
     let limits = Limits {
         body_bytes: state.config.body_limit_bytes,
     };
-    let (routes, doc) = described().split_for_parts();
-    let doc = openapi::complete(doc);
+    let (routes, _) = openapi::split(described());
     let routes = routes
-        .route(openapi::PATH, openapi::route(openapi::to_json(&doc)))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
@@ -71,7 +69,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The authority's OpenAPI 3.1 description, as served at `/openapi.json`.
 pub fn openapi() -> OpenApi {
-    openapi::complete(described().split_for_parts().1)
+    openapi::split(described()).1
 }
 
 fn info() -> OpenApi {
