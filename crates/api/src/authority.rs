@@ -479,6 +479,58 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+/// The path of the routes about one app (`/admin/apps/{app_id}…`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Path)
+)]
+pub struct AppPath {
+    /// The app id, URL-encoded.
+    #[cfg_attr(
+        feature = "openapi",
+        param(example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")
+    )]
+    pub app_id: String,
+}
+
+/// The path of the routes about one user of an app
+/// (`/admin/apps/{app_id}/users/{user_id}…`, `…/identities/{user_id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Path)
+)]
+pub struct AppUserPath {
+    /// The app id, URL-encoded.
+    #[cfg_attr(
+        feature = "openapi",
+        param(example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")
+    )]
+    pub app_id: String,
+    /// The app's user id, URL-encoded.
+    #[cfg_attr(feature = "openapi", param(example = "alice"))]
+    pub user_id: String,
+}
+
+/// The path of `DELETE /admin/keys/{kid}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Path)
+)]
+pub struct KeyPath {
+    /// The key id, URL-encoded.
+    #[cfg_attr(
+        feature = "openapi",
+        param(example = "layer:///keys/5e0c7a1b-2d3f-4a5b-9c6d-7e8f9a0b1c2d")
+    )]
+    pub kid: String,
+}
+
 /// `GET /healthz` of the authority.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -157,7 +157,7 @@ impl Shared {
             response = response.header(
                 "Retry-After",
                 HeaderBuilder::new()
-                    .schema(integer())
+                    .schema(u64::schema())
                     .description(Some("Seconds to wait before retrying."))
                     .build(),
             );
@@ -166,28 +166,37 @@ impl Shared {
     }
 }
 
-fn integer() -> RefOr<utoipa::openapi::schema::Schema> {
-    ObjectBuilder::new().schema_type(Type::Integer).into()
-}
-
 fn error_content() -> utoipa::openapi::Content {
     ContentBuilder::new()
         .schema(Some(Ref::from_schema_name(ErrorBody::name())))
         .build()
 }
 
-/// An error answer for one operation's own refusals (`invalid_app_id`,
-/// `user_suspended`, …): the envelope, and what the ids mean.
-pub fn error_response(when: &str, ids: &[ErrorId]) -> Response {
-    let ids: Vec<String> = ids
-        .iter()
-        .map(|id| format!("`{id}` (code {})", id.code()))
-        .collect();
-    ResponseBuilder::new()
-        .description(format!("{when} Error id: {}.", ids.join(", ")))
-        .content("application/json", error_content())
-        .build()
-}
+/// 404 of a route naming an app (path or body).
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "No app with this id. Error id: `invalid_app_id` (code 2)."
+)]
+pub struct NoApp(pub ErrorBody);
+
+/// 404 of a route naming an app and one of its users.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102)."
+)]
+pub struct NoAppOrUser(pub ErrorBody);
+
+/// 429 of a route limited per client (the same answer as the shared
+/// `RateLimited` response).
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 429,
+    description = "Too many requests from this client; retry after `Retry-After` seconds. Error id: `rate_limit_exceeded` (code 7).",
+    headers(("Retry-After" = u64, description = "Seconds to wait before retrying."))
+)]
+pub struct RateLimited(pub ErrorBody);
 
 /// The start of a service's description: its title, version, what it does
 /// and its license, before its routes are added.
@@ -408,5 +417,13 @@ mod tests {
             components["securitySchemes"][ADMIN_TOKEN]["scheme"],
             "bearer"
         );
+    }
+
+    #[test]
+    fn a_route_s_own_429_is_the_shared_one() {
+        use utoipa::IntoResponses as _;
+        let own = serde_json::to_value(&RateLimited::responses()["429"]).unwrap();
+        let shared = serde_json::to_value(RATE_LIMITED.response()).unwrap();
+        assert_eq!(own, shared);
     }
 }

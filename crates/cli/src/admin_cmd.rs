@@ -13,7 +13,7 @@ use tessera_api::authority::{
     App, AppPage, AuditPage, RevokeBefore, RevokeBeforeRequest, UpdateAppRequest,
     UpdateIdentityRequest,
 };
-use tessera_api::path_segment;
+use tessera_api::{path_segment, ErrorBody};
 
 /// Where the authority is and how to authenticate to it.
 #[derive(Debug, Args)]
@@ -502,11 +502,11 @@ impl Admin {
                 .with_context(|| format!("the authority answered {status} with no JSON"))?
         };
         if !status.is_success() {
-            bail!(
-                "the authority refused ({status} {}): {}",
-                body["id"].as_str().unwrap_or("?"),
-                body["message"].as_str().unwrap_or("")
-            );
+            let (id, message) = match serde_json::from_value::<ErrorBody>(body) {
+                Ok(error) => (error.id, error.message),
+                Err(_) => ("?".to_owned(), String::new()),
+            };
+            bail!("the authority refused ({status} {id}): {message}");
         }
         Ok(body)
     }

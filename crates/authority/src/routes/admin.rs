@@ -6,11 +6,11 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use serde_json::Value;
-use tessera_api::authority::UpdateAppRequest;
 use tessera_api::authority::{
-    self as wire, AddKeyRequest, AppPage, AppPageQuery, AppWithKeys, CreateAppRequest, KeyStatus,
-    NewKey, RevokeBefore, RevokeBeforeRequest,
+    self as wire, AddKeyRequest, AppPage, AppPageQuery, AppPath, AppWithKeys, CreateAppRequest,
+    KeyPath, KeyStatus, NewKey, RevokeBefore, RevokeBeforeRequest, UpdateAppRequest,
 };
+use tessera_api::openapi::NoApp;
 use tessera_api::server::{created, ApiJson, ApiPath, ApiQuery, ClientAddr, OptionalJson};
 use tessera_api::ErrorBody;
 use tessera_api::JsonObject;
@@ -31,6 +31,22 @@ impl Admin {
     /// An event of this admin request about `app_id`.
     pub fn event(&self, state: &AppState, action: AuditAction, app_id: AppId) -> AuditEvent {
         self.0.event(state.now(), action, Actor::Admin).app(app_id)
+    }
+
+    /// An event of this admin request about the app or the user `scope`
+    /// names.
+    pub fn scope_event(
+        &self,
+        state: &AppState,
+        action: AuditAction,
+        scope: &RevocationScope,
+    ) -> AuditEvent {
+        match scope {
+            RevocationScope::App(app_id) => self.event(state, action, *app_id),
+            RevocationScope::User(app_id, user_id) => {
+                self.user_event(state, action, *app_id, user_id)
+            }
+        }
     }
 
     /// An event of this admin request about a user of `app_id`.
@@ -156,16 +172,16 @@ pub(crate) async fn list_apps(
     path = "/admin/apps/{app_id}",
     tag = "admin: apps",
     operation_id = "update_app",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
+    params(AppPath),
     request_body(content = UpdateAppRequest, content_type = "application/json"),
-    responses((status = 200, description = "The app after the change.", body = wire::App), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody)),
+    responses((status = 200, description = "The app after the change.", body = wire::App), NoApp),
     security(("admin_token" = []))
 )]
 /// `PATCH /admin/apps/{app_id} {name?, session_ttl_secs?}`.
 pub(crate) async fn update_app(
     admin: Admin,
     State(state): State<AppState>,
-    ApiPath(app_id): ApiPath<String>,
+    ApiPath(AppPath { app_id }): ApiPath<AppPath>,
     ApiJson(body): ApiJson<JsonObject>,
 ) -> Result<Json<wire::App>, ApiError> {
     let app = find_app(&state, &app_id).await?;
@@ -297,15 +313,15 @@ fn key_body(key: &KeyRecord) -> wire::Key {
     path = "/admin/apps/{app_id}",
     tag = "admin: apps",
     operation_id = "get_app",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
-    responses((status = 200, description = "The app with its provider's keys.", body = AppWithKeys), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody)),
+    params(AppPath),
+    responses((status = 200, description = "The app with its provider's keys.", body = AppWithKeys), NoApp),
     security(("admin_token" = []))
 )]
 /// `GET /admin/apps/{app_id}`: the app with its keys.
 pub(crate) async fn get_app(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(app_id): ApiPath<String>,
+    ApiPath(AppPath { app_id }): ApiPath<AppPath>,
 ) -> Result<Json<AppWithKeys>, ApiError> {
     let app = find_app(&state, &app_id).await?;
     let keys = state.store.keys_of_provider(&app.provider_id).await?;
@@ -320,16 +336,16 @@ pub(crate) async fn get_app(
     path = "/admin/apps/{app_id}/keys",
     tag = "admin: apps",
     operation_id = "add_key",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
+    params(AppPath),
     request_body(content = AddKeyRequest, content_type = "application/json"),
-    responses((status = 201, description = "The key, active.", body = NewKey), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody), (status = 409, description = "The key id is taken. Error id: `id_in_use` (code 106).", body = ErrorBody)),
+    responses((status = 201, description = "The key, active.", body = NewKey), NoApp, (status = 409, description = "The key id is taken. Error id: `id_in_use` (code 106).", body = ErrorBody)),
     security(("admin_token" = []))
 )]
 /// `POST /admin/apps/{app_id}/keys {public_key_pem, kid?}`.
 pub(crate) async fn add_key(
     admin: Admin,
     State(state): State<AppState>,
-    ApiPath(app_id): ApiPath<String>,
+    ApiPath(AppPath { app_id }): ApiPath<AppPath>,
     ApiJson(body): ApiJson<AddKeyRequest>,
 ) -> Result<Response, ApiError> {
     let app = find_app(&state, &app_id).await?;
@@ -369,7 +385,7 @@ pub(crate) async fn add_key(
     path = "/admin/keys/{kid}",
     tag = "admin: apps",
     operation_id = "revoke_key",
-    params(("kid" = String, Path, description = "The key id, URL-encoded.", example = "layer:///keys/5e0c7a1b-2d3f-4a5b-9c6d-7e8f9a0b1c2d")),
+    params(KeyPath),
     responses((status = 204, description = "The key is revoked: tokens it signed are refused with `revoked_key`."), (status = 404, description = "No such key. Error id: `not_found` (code 102).", body = ErrorBody)),
     security(("admin_token" = []))
 )]
@@ -377,7 +393,7 @@ pub(crate) async fn add_key(
 pub(crate) async fn revoke_key(
     admin: Admin,
     State(state): State<AppState>,
-    ApiPath(kid): ApiPath<String>,
+    ApiPath(KeyPath { kid }): ApiPath<KeyPath>,
 ) -> Result<StatusCode, ApiError> {
     let kid: KeyId = kid
         .parse()
@@ -396,8 +412,50 @@ pub(crate) async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/apps/{app_id}/revoke-before",
+    tag = "admin: users",
+    operation_id = "set_app_revoke_before",
+    params(AppPath),
+    request_body(content = Option<RevokeBeforeRequest>, content_type = "application/json"),
+    responses((status = 200, description = "The app's sessions opened at or before this instant no longer work.", body = RevokeBefore), NoApp),
+    security(("admin_token" = []))
+)]
+/// `PUT /admin/apps/{app_id}/revoke-before {before?}`: the app's sessions
+/// opened at or before `before` (now when absent) stop working.
+pub(crate) async fn set_app_revoke_before(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(AppPath { app_id }): ApiPath<AppPath>,
+    OptionalJson(body): OptionalJson<RevokeBeforeRequest>,
+) -> Result<Json<RevokeBefore>, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    set_revoke_before(&admin, &state, RevocationScope::App(app.app_id), body).await
+}
+
+#[utoipa::path(
+    delete,
+    path = "/admin/apps/{app_id}/revoke-before",
+    tag = "admin: users",
+    operation_id = "clear_app_revoke_before",
+    params(AppPath),
+    responses((status = 204, description = "Cleared: sessions that have not otherwise ended work again."), NoApp),
+    security(("admin_token" = []))
+)]
+/// `DELETE /admin/apps/{app_id}/revoke-before`: undoes it for sessions
+/// that have not otherwise ended.
+pub(crate) async fn clear_app_revoke_before(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(AppPath { app_id }): ApiPath<AppPath>,
+) -> Result<StatusCode, ApiError> {
+    let app = find_app(&state, &app_id).await?;
+    clear_revoke_before(&admin, &state, RevocationScope::App(app.app_id)).await
+}
+
 /// The instant of a `PUT …/revoke-before` body: `before`, or now.
-pub(crate) fn revoke_before_instant(
+fn revoke_before_instant(
     state: &AppState,
     body: Option<RevokeBeforeRequest>,
 ) -> Result<i64, ApiError> {
@@ -412,65 +470,39 @@ pub(crate) fn revoke_before_instant(
     }
 }
 
-#[utoipa::path(
-    put,
-    path = "/admin/apps/{app_id}/revoke-before",
-    tag = "admin: users",
-    operation_id = "set_app_revoke_before",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
-    request_body(content = Option<RevokeBeforeRequest>, content_type = "application/json"),
-    responses((status = 200, description = "The app's sessions opened at or before this instant no longer work.", body = RevokeBefore), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody)),
-    security(("admin_token" = []))
-)]
-/// `PUT /admin/apps/{app_id}/revoke-before {before?}`: the app's sessions
-/// opened at or before `before` (now when absent) stop working.
-pub(crate) async fn set_app_revoke_before(
-    admin: Admin,
-    State(state): State<AppState>,
-    ApiPath(app_id): ApiPath<String>,
-    OptionalJson(body): OptionalJson<RevokeBeforeRequest>,
+/// `PUT …/revoke-before {before?}`: the sessions of `scope` opened at or
+/// before `before` (now when absent) stop working.
+pub(crate) async fn set_revoke_before(
+    admin: &Admin,
+    state: &AppState,
+    scope: RevocationScope,
+    body: Option<RevokeBeforeRequest>,
 ) -> Result<Json<RevokeBefore>, ApiError> {
-    let app = find_app(&state, &app_id).await?;
-    let before = revoke_before_instant(&state, body)?;
+    let before = revoke_before_instant(state, body)?;
+    let sessions_revoked_before = rfc3339(before);
     let event = admin
-        .event(&state, AuditAction::RevokeBeforeSet, app.app_id)
-        .detail(serde_json::json!({ "sessions_revoked_before": rfc3339(before) }));
-    revoke_before(
-        &state,
-        &RevocationScope::App(app.app_id),
-        Some(before),
-        &event,
-    )
-    .await?;
+        .scope_event(state, AuditAction::RevokeBeforeSet, &scope)
+        .detail(serde_json::json!({ "sessions_revoked_before": sessions_revoked_before }));
+    revoke_before(state, &scope, Some(before), &event).await?;
     Ok(Json(RevokeBefore {
-        sessions_revoked_before: rfc3339(before),
+        sessions_revoked_before,
     }))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/admin/apps/{app_id}/revoke-before",
-    tag = "admin: users",
-    operation_id = "clear_app_revoke_before",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")),
-    responses((status = 204, description = "Cleared: sessions that have not otherwise ended work again."), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody)),
-    security(("admin_token" = []))
-)]
-/// `DELETE /admin/apps/{app_id}/revoke-before`: undoes it for sessions
-/// that have not otherwise ended.
-pub(crate) async fn clear_app_revoke_before(
-    admin: Admin,
-    State(state): State<AppState>,
-    ApiPath(app_id): ApiPath<String>,
+/// `DELETE …/revoke-before`: undoes it for the sessions of `scope` that
+/// have not otherwise ended.
+pub(crate) async fn clear_revoke_before(
+    admin: &Admin,
+    state: &AppState,
+    scope: RevocationScope,
 ) -> Result<StatusCode, ApiError> {
-    let app = find_app(&state, &app_id).await?;
-    let event = admin.event(&state, AuditAction::RevokeBeforeCleared, app.app_id);
-    revoke_before(&state, &RevocationScope::App(app.app_id), None, &event).await?;
+    let event = admin.scope_event(state, AuditAction::RevokeBeforeCleared, &scope);
+    revoke_before(state, &scope, None, &event).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Sets or clears a revoke-before instant.
-pub(crate) async fn revoke_before(
+async fn revoke_before(
     state: &AppState,
     scope: &RevocationScope,
     before: Option<i64>,

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 use tessera_api::authority::Identity;
-use tessera_api::authority::UpdateIdentityRequest;
+use tessera_api::authority::{AppUserPath, UpdateIdentityRequest};
 use tessera_api::server::{ApiJson, ApiPath};
 use tessera_api::ErrorBody;
 use tessera_api::{ApiError, JsonObject};
@@ -198,7 +198,7 @@ async fn apply(
     path = "/admin/apps/{app_id}/identities/{user_id}",
     tag = "admin: users",
     operation_id = "get_identity",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    params(AppUserPath),
     responses((status = 200, description = "The user's identity.", body = Identity), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or no identity for this user (`not_found`, code 102).", body = ErrorBody)),
     security(("admin_token" = []))
 )]
@@ -206,7 +206,7 @@ async fn apply(
 pub(crate) async fn get(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<Json<Identity>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
     let identity = state
@@ -233,7 +233,7 @@ const ALL_FIELDS: [&str; 7] = [
     path = "/admin/apps/{app_id}/identities/{user_id}",
     tag = "admin: users",
     operation_id = "update_identity",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    params(AppUserPath),
     request_body(content = UpdateIdentityRequest, content_type = "application/json"),
     responses((status = 200, description = "The identity after the edit.", body = Identity), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or no identity for this user (`not_found`, code 102).", body = ErrorBody)),
     security(("admin_token" = []))
@@ -242,7 +242,7 @@ const ALL_FIELDS: [&str; 7] = [
 pub(crate) async fn update(
     admin: Admin,
     State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    ApiPath(path): ApiPath<AppUserPath>,
     ApiJson(body): ApiJson<JsonObject>,
 ) -> Result<Json<Identity>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;

@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::response::Response;
 use tessera_api::authority::{NonceRequest, NonceResponse};
+use tessera_api::openapi::{NoApp, RateLimited};
 use tessera_api::server::{created, ClientAddr, OptionalJson};
-use tessera_api::ErrorBody;
 use tessera_api::{rfc3339, ApiError};
 use tessera_claims::{AppId, Nonce};
 
@@ -29,7 +29,7 @@ pub(crate) async fn issue(
     tag = "sessions",
     operation_id = "create_nonce",
     request_body(content = Option<NonceRequest>, content_type = "application/json"),
-    responses((status = 201, description = "A nonce, single use, valid until `expires_at`.", body = NonceResponse), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody), (status = 429, description = "Too many requests from this client; retry after `Retry-After` seconds. Error id: `rate_limit_exceeded` (code 7).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))))
+    responses((status = 201, description = "A nonce, single use, valid until `expires_at`.", body = NonceResponse), NoApp, RateLimited)
 )]
 /// `POST /nonces`, body optional: `{app_id}` binds the nonce to that app.
 pub(crate) async fn create(

@@ -6,6 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use tessera_api::authority::{Identity, SessionRequest, SessionResponse};
+use tessera_api::openapi::{NoApp, RateLimited};
 use tessera_api::server::limit::client_key;
 use tessera_api::server::{created, ApiJson, ClientAddr};
 use tessera_api::ErrorBody;
@@ -71,7 +72,7 @@ fn nonce_rejection(refusal: NonceRefusal, nonce: &str) -> Rejection {
     tag = "sessions",
     operation_id = "create_session",
     request_body(content = SessionRequest, content_type = "application/json"),
-    responses((status = 201, description = "A session for the token's user.", body = SessionResponse), (status = 403, description = "The user is suspended by the app's operator. Error id: `user_suspended` (code 101).", body = ErrorBody), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody), (status = 422, description = "A property is absent or bad (`missing_property` 104, `invalid_property` 105), or the identity token is refused (`invalid_identity_token` 105, `data.reason` says why).", body = ErrorBody), (status = 429, description = "Too many requests from this client; retry after `Retry-After` seconds. Error id: `rate_limit_exceeded` (code 7).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))))
+    responses((status = 201, description = "A session for the token's user.", body = SessionResponse), (status = 403, description = "The user is suspended by the app's operator. Error id: `user_suspended` (code 101).", body = ErrorBody), NoApp, (status = 422, description = "A property is absent or bad (`missing_property` 104, `invalid_property` 105), or the identity token is refused (`invalid_identity_token` 105, `data.reason` says why).", body = ErrorBody), RateLimited)
 )]
 /// `POST /sessions {app_id, identity_token}`: verify in SPEC order, consume
 /// the nonce last, open the session. A client whose requests were refused
@@ -137,17 +138,24 @@ async fn open(
             .user(claims.prn.clone())
     };
     let kid = verified.key.kid.to_string();
-    let refused = |reason: &str| {
-        event(AuditAction::SessionRefused)
-            .detail(serde_json::json!({ "reason": reason, "kid": kid }))
+    // A refusal is recorded, and stands if recording fails.
+    let refuse = |reason: &'static str, error: ApiError| {
+        let event = event(AuditAction::SessionRefused)
+            .detail(serde_json::json!({ "reason": reason, "kid": kid }));
+        async move {
+            if let Err(e) = state.store.record(&event).await {
+                tracing::error!(error = %e, "recording a refused session failed");
+            }
+            error
+        }
+    };
+    let refuse_nonce = |refusal| {
+        let rejection = nonce_rejection(refusal, &claims.nce);
+        refuse(rejection.reason.as_str(), reject(rejection))
     };
     let opened = match state.open_nonce(&claims.nce, &app_id).await? {
         Ok(opened) => opened,
-        Err(refusal) => {
-            let rejection = nonce_rejection(refusal, &claims.nce);
-            record_refusal(state, refused(rejection.reason.as_str())).await;
-            return Err(reject(rejection));
-        }
+        Err(refusal) => return Err(refuse_nonce(refusal).await),
     };
     let nonce = UsedNonce {
         hash: NonceHash::of(&claims.nce),
@@ -171,14 +179,9 @@ async fn open(
     }));
     let identity = match redeem(state, &nonce, &session, &claims.profile, &opened_event).await? {
         Ok(identity) => identity,
-        Err(SessionRefusal::NonceUsed) => {
-            let rejection = nonce_rejection(NonceRefusal::Used, &claims.nce);
-            record_refusal(state, refused(rejection.reason.as_str())).await;
-            return Err(reject(rejection));
-        }
+        Err(SessionRefusal::NonceUsed) => return Err(refuse_nonce(NonceRefusal::Used).await),
         Err(SessionRefusal::Suspended) => {
-            record_refusal(state, refused(ErrorId::UserSuspended.as_str())).await;
-            return Err(suspended());
+            return Err(refuse(ErrorId::UserSuspended.as_str(), suspended()).await)
         }
     };
     state.metrics.nonce_consumed();
@@ -190,13 +193,6 @@ async fn open(
         identity: identity_body(&identity),
         expires_at: rfc3339(session.expires_at),
     }))
-}
-
-/// Records a refusal; the refusal stands if recording fails.
-async fn record_refusal(state: &AppState, event: AuditEvent) {
-    if let Err(e) = state.store.record(&event).await {
-        tracing::error!(error = %e, "recording a refused session failed");
-    }
 }
 
 /// Marks the nonce used and opens the session, both or neither: in one

@@ -4,13 +4,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use tessera_api::authority::{RevokeBefore, RevokeBeforeRequest, SessionInfo, User};
+use tessera_api::authority::{AppUserPath, RevokeBefore, RevokeBeforeRequest, SessionInfo, User};
+use tessera_api::openapi::NoAppOrUser;
 use tessera_api::server::{ApiPath, OptionalJson};
-use tessera_api::ErrorBody;
 use tessera_api::{rfc3339, ApiError};
 use tessera_claims::UserId;
 
-use super::admin::{revoke_before, revoke_before_instant, Admin};
+use super::admin::{clear_revoke_before, set_revoke_before, Admin};
 use super::find_app;
 use super::sessions::identity_body;
 use crate::store::{App, AuditAction, RevocationScope, SessionRecord};
@@ -22,7 +22,7 @@ const SESSIONS_LISTED: u32 = 100;
 /// The app and user a `/admin/apps/{app_id}/users/{user_id}` path names.
 pub(crate) async fn app_and_user(
     state: &AppState,
-    (app_id, user_id): (String, String),
+    AppUserPath { app_id, user_id }: AppUserPath,
 ) -> Result<(App, UserId), ApiError> {
     let app = find_app(state, &app_id).await?;
     let user_id = UserId::new(user_id).map_err(|e| {
@@ -47,8 +47,8 @@ fn session_info(session: &SessionRecord) -> SessionInfo {
     path = "/admin/apps/{app_id}/users/{user_id}",
     tag = "admin: users",
     operation_id = "get_user",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
-    responses((status = 200, description = "The user's identity, suspension, revoke-before and live sessions (never a token).", body = User), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    params(AppUserPath),
+    responses((status = 200, description = "The user's identity, suspension, revoke-before and live sessions (never a token).", body = User), NoAppOrUser),
     security(("admin_token" = []))
 )]
 /// `GET /admin/apps/{app_id}/users/{user_id}`: identity, suspension,
@@ -57,7 +57,7 @@ fn session_info(session: &SessionRecord) -> SessionInfo {
 pub(crate) async fn get_user(
     _: Admin,
     State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<Json<User>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
     let identity = state.store.identity(&app.app_id, &user_id).await?;
@@ -85,8 +85,8 @@ pub(crate) async fn get_user(
     path = "/admin/apps/{app_id}/users/{user_id}/sessions",
     tag = "admin: users",
     operation_id = "end_user_sessions",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
-    responses((status = 204, description = "Every session of the user has ended, on every instance."), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    params(AppUserPath),
+    responses((status = 204, description = "Every session of the user has ended, on every instance."), NoAppOrUser),
     security(("admin_token" = []))
 )]
 /// `DELETE /admin/apps/{app_id}/users/{user_id}/sessions`: every session
@@ -95,7 +95,7 @@ pub(crate) async fn get_user(
 pub(crate) async fn end_sessions(
     admin: Admin,
     State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<StatusCode, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
     let event = admin.user_event(&state, AuditAction::SessionsRevoked, app.app_id, &user_id);
@@ -113,8 +113,8 @@ pub(crate) async fn end_sessions(
     path = "/admin/apps/{app_id}/users/{user_id}/suspension",
     tag = "admin: users",
     operation_id = "suspend_user",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
-    responses((status = 204, description = "The user is suspended: their sessions have ended and new ones are refused with `user_suspended`."), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    params(AppUserPath),
+    responses((status = 204, description = "The user is suspended: their sessions have ended and new ones are refused with `user_suspended`."), NoAppOrUser),
     security(("admin_token" = []))
 )]
 /// `PUT /admin/apps/{app_id}/users/{user_id}/suspension`: the user's
@@ -122,7 +122,7 @@ pub(crate) async fn end_sessions(
 pub(crate) async fn suspend(
     admin: Admin,
     State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<StatusCode, ApiError> {
     set_suspension(admin, state, path, true).await
 }
@@ -132,8 +132,8 @@ pub(crate) async fn suspend(
     path = "/admin/apps/{app_id}/users/{user_id}/suspension",
     tag = "admin: users",
     operation_id = "lift_user_suspension",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
-    responses((status = 204, description = "The user may authenticate again."), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    params(AppUserPath),
+    responses((status = 204, description = "The user may authenticate again."), NoAppOrUser),
     security(("admin_token" = []))
 )]
 /// `DELETE /admin/apps/{app_id}/users/{user_id}/suspension`: the user may
@@ -141,7 +141,7 @@ pub(crate) async fn suspend(
 pub(crate) async fn lift_suspension(
     admin: Admin,
     State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<StatusCode, ApiError> {
     set_suspension(admin, state, path, false).await
 }
@@ -149,7 +149,7 @@ pub(crate) async fn lift_suspension(
 async fn set_suspension(
     admin: Admin,
     state: AppState,
-    path: (String, String),
+    path: AppUserPath,
     suspend: bool,
 ) -> Result<StatusCode, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
@@ -172,28 +172,21 @@ async fn set_suspension(
     path = "/admin/apps/{app_id}/users/{user_id}/revoke-before",
     tag = "admin: users",
     operation_id = "set_user_revoke_before",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
+    params(AppUserPath),
     request_body(content = Option<RevokeBeforeRequest>, content_type = "application/json"),
-    responses((status = 200, description = "The user's sessions opened at or before this instant no longer work.", body = RevokeBefore), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    responses((status = 200, description = "The user's sessions opened at or before this instant no longer work.", body = RevokeBefore), NoAppOrUser),
     security(("admin_token" = []))
 )]
 /// `PUT /admin/apps/{app_id}/users/{user_id}/revoke-before {before?}`.
 pub(crate) async fn set_user_revoke_before(
     admin: Admin,
     State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    ApiPath(path): ApiPath<AppUserPath>,
     OptionalJson(body): OptionalJson<RevokeBeforeRequest>,
 ) -> Result<Json<RevokeBefore>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
-    let before = revoke_before_instant(&state, body)?;
-    let event = admin
-        .user_event(&state, AuditAction::RevokeBeforeSet, app.app_id, &user_id)
-        .detail(serde_json::json!({ "sessions_revoked_before": rfc3339(before) }));
     let scope = RevocationScope::User(app.app_id, user_id);
-    revoke_before(&state, &scope, Some(before), &event).await?;
-    Ok(Json(RevokeBefore {
-        sessions_revoked_before: rfc3339(before),
-    }))
+    set_revoke_before(&admin, &state, scope, body).await
 }
 
 #[utoipa::path(
@@ -201,24 +194,17 @@ pub(crate) async fn set_user_revoke_before(
     path = "/admin/apps/{app_id}/users/{user_id}/revoke-before",
     tag = "admin: users",
     operation_id = "clear_user_revoke_before",
-    params(("app_id" = String, Path, description = "The app id, URL-encoded.", example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e"), ("user_id" = String, Path, description = "The app's user id, URL-encoded.", example = "alice")),
-    responses((status = 204, description = "Cleared: sessions that have not otherwise ended work again."), (status = 404, description = "No app with this id (`invalid_app_id`, code 2), or the user id is not one (`not_found`, code 102).", body = ErrorBody)),
+    params(AppUserPath),
+    responses((status = 204, description = "Cleared: sessions that have not otherwise ended work again."), NoAppOrUser),
     security(("admin_token" = []))
 )]
 /// `DELETE /admin/apps/{app_id}/users/{user_id}/revoke-before`.
 pub(crate) async fn clear_user_revoke_before(
     admin: Admin,
     State(state): State<AppState>,
-    ApiPath(path): ApiPath<(String, String)>,
+    ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<StatusCode, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
-    let event = admin.user_event(
-        &state,
-        AuditAction::RevokeBeforeCleared,
-        app.app_id,
-        &user_id,
-    );
     let scope = RevocationScope::User(app.app_id, user_id);
-    revoke_before(&state, &scope, None, &event).await?;
-    Ok(StatusCode::NO_CONTENT)
+    clear_revoke_before(&admin, &state, scope).await
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use tessera_api::authority::ValidateRequest;
+use tessera_api::openapi::{NoApp, RateLimited};
 use tessera_api::server::{ApiJson, ClientAddr};
 use tessera_api::ApiError;
-use tessera_api::ErrorBody;
 use tessera_claims::{jws, validate as report, TrustedKey, ValidationReport};
 
 use super::find_app;
@@ -20,7 +20,7 @@ use crate::AppState;
     tag = "validation",
     operation_id = "validate_token",
     request_body(content = ValidateRequest, content_type = "application/json"),
-    responses((status = 200, description = "Every finding about the token; nothing is consumed.", body = ValidationReport), (status = 404, description = "No app with this id. Error id: `invalid_app_id` (code 2).", body = ErrorBody), (status = 429, description = "Too many requests from this client; retry after `Retry-After` seconds. Error id: `rate_limit_exceeded` (code 7).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))))
+    responses((status = 200, description = "Every finding about the token; nothing is consumed.", body = ValidationReport), NoApp, RateLimited)
 )]
 /// `POST /validate {identity_token, app_id?}`: with an app id the token is
 /// checked against that app's provider; without, against the key its `kid`

@@ -413,8 +413,7 @@ impl Store for SqlStore {
                 .await
                 .map_err(backend)?;
         }
-        record(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
+        commit_with(tx, event).await
     }
 
     async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
@@ -462,8 +461,7 @@ impl Store for SqlStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        record(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, event).await?;
         row.into_app().map(Some)
     }
 
@@ -479,8 +477,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        record(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
+        commit_with(tx, event).await
     }
 
     async fn key(&self, kid: &KeyId) -> Result<Option<KeyRecord>> {
@@ -592,8 +589,7 @@ impl Store for SqlStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        record(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, event).await?;
         Ok(true)
     }
 
@@ -623,8 +619,7 @@ impl Store for SqlStore {
     ) -> Result<u64> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let (ended, event) = end_sessions_in(&mut tx, app_id, user_id, event).await?;
-        record(&mut tx, &event).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, &event).await?;
         Ok(ended)
     }
 
@@ -695,8 +690,7 @@ impl Store for SqlStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        record(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, event).await?;
         Ok(true)
     }
 
@@ -747,15 +741,13 @@ impl Store for SqlStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        record(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, event).await?;
         row.into_identity(*app_id, user_id.clone()).map(Some)
     }
 
     async fn record(&self, event: &AuditEvent) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        record(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
+        let tx = self.writer.begin().await.map_err(backend)?;
+        commit_with(tx, event).await
     }
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
@@ -844,8 +836,7 @@ async fn open_in(
 ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
     let opened = write_session(&mut tx, session, profile).await?;
     if opened.is_ok() {
-        record(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)?;
+        commit_with(tx, event).await?;
     }
     Ok(opened)
 }
@@ -907,6 +898,12 @@ async fn end_sessions_in(
         .clone()
         .detail(serde_json::json!({ "sessions_ended": ended }));
     Ok((ended, event))
+}
+
+/// Appends `event` to the audit trail inside `tx` and commits both.
+async fn commit_with(mut tx: Tx<'_>, event: &AuditEvent) -> Result<()> {
+    record(&mut tx, event).await?;
+    tx.commit().await.map_err(backend)
 }
 
 /// Appends an event to the audit trail, inside `tx`.
