@@ -34,6 +34,8 @@ pub struct Options {
     pub users: Vec<(&'static str, &'static str, &'static str, &'static str)>,
     /// The authority's nonce time to live.
     pub nonce_ttl_secs: u64,
+    /// The identity service's `cors.allowed_origins`.
+    pub identity_origins: Vec<&'static str>,
 }
 
 async fn bind() -> (tokio::net::TcpListener, String) {
@@ -71,6 +73,7 @@ pub async fn start(options: Options, signer: Value) -> Deployment {
         "database_url": format!("sqlite://{}", dir.path().join("identity.db").display()),
         "provider_id": provider_id.to_string(),
         "signer": signer,
+        "cors": {"allowed_origins": options.identity_origins},
     }))
     .unwrap();
     let users = tessera_identity::open_users(&config).await.unwrap();

@@ -12,6 +12,7 @@ async fn deployment() -> Deployment {
         Options {
             users: vec![],
             nonce_ttl_secs: 600,
+            identity_origins: Vec::new(),
         },
         pem_signer(dir.path()),
     )

@@ -21,6 +21,7 @@ async fn stack(nonce_ttl_secs: u64) -> Deployment {
             ("bob", "bob", "bob-password", "BOB"),
         ],
         nonce_ttl_secs,
+        identity_origins: Vec::new(),
     };
     start(options, pem_signer(keys.path())).await
 }

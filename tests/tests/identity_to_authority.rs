@@ -64,6 +64,7 @@ async fn flow(backend: &str) {
     let options = Options {
         users: vec![("grace", "grace@example.com", "cobol-1959", "Grace H.")],
         nonce_ttl_secs: 600,
+        identity_origins: Vec::new(),
     };
     let stack = start(
         options,

@@ -189,6 +189,7 @@ async fn both_services_serve_their_description_and_honour_it() {
         Options {
             users: vec![("alice", "alice", "alice-password", "Alice")],
             nonce_ttl_secs: 600,
+            identity_origins: Vec::new(),
         },
         pem_signer(keys.path()),
     )

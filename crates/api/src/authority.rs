@@ -86,6 +86,9 @@ impl std::fmt::Debug for SessionResponse {
 pub struct Identity {
     /// `layer:///identities/<url-encoded user id>`.
     pub id: String,
+    /// This identity at the authority: `{authority}/identities/<url-encoded user id>`.
+    #[serde(default)]
+    pub url: String,
     /// The app's user id.
     pub user_id: String,
     /// The app.
@@ -172,6 +175,10 @@ pub struct App {
     /// RFC 3339 UTC: the app's sessions opened at or before it no longer work.
     #[serde(default)]
     pub sessions_revoked_before: Option<String>,
+    /// The web origins of the app's pages, allowed to call the authority
+    /// from a browser (CORS) besides the authority's configured ones.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// `GET /admin/apps?limit=&after=`: one page of apps, by app id.
@@ -217,6 +224,10 @@ pub struct UpdateAppRequest {
         with = "present_or_null"
     )]
     pub session_ttl_secs: Option<Option<u64>>,
+    /// The web origins of the app's pages (`https://app.example.com`; at
+    /// most 100), replacing the list; `[]` empties it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// A member that may be absent (`None`), null (`Some(None)`) or a value.
@@ -493,6 +504,31 @@ pub struct AppPath {
         param(example = "layer:///apps/staging/9c1b2d3e-4f5a-4b6c-8d7e-0f1a2b3c4d5e")
     )]
     pub app_id: String,
+}
+
+/// The path of `DELETE /sessions/{session_token}` (Layer's logout).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Path)
+)]
+pub struct SessionTokenPath {
+    /// The session token, URL-encoded.
+    pub session_token: String,
+}
+
+/// The path of `GET /identities/{user_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Path)
+)]
+pub struct UserPath {
+    /// A user id of the session's app, URL-encoded.
+    #[cfg_attr(feature = "openapi", param(example = "alice"))]
+    pub user_id: String,
 }
 
 /// The path of the routes about one user of an app

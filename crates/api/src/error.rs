@@ -41,11 +41,13 @@ pub enum ErrorId {
     ProductionAppRefused,
     /// The user is suspended by an operator: no session until it is lifted.
     UserSuspended,
+    /// The request comes from a web origin the app does not list.
+    OriginNotAllowed,
 }
 
 impl ErrorId {
     /// Every error id, in code order.
-    pub const ALL: [ErrorId; 15] = [
+    pub const ALL: [ErrorId; 16] = [
         ErrorId::ServiceUnavailable,
         ErrorId::InvalidAppId,
         ErrorId::AuthenticationRequired,
@@ -56,6 +58,7 @@ impl ErrorId {
         ErrorId::InvalidCredentials,
         ErrorId::ProductionAppRefused,
         ErrorId::UserSuspended,
+        ErrorId::OriginNotAllowed,
         ErrorId::NotFound,
         ErrorId::MissingProperty,
         ErrorId::InvalidProperty,
@@ -76,6 +79,7 @@ impl ErrorId {
             ErrorId::InvalidCredentials => ("invalid_credentials", 101, 401),
             ErrorId::ProductionAppRefused => ("production_app_refused", 101, 403),
             ErrorId::UserSuspended => ("user_suspended", 101, 403),
+            ErrorId::OriginNotAllowed => ("origin_not_allowed", 101, 403),
             ErrorId::NotFound => ("not_found", 102, 404),
             ErrorId::MissingProperty => ("missing_property", 104, 422),
             ErrorId::InvalidProperty => ("invalid_property", 105, 422),

@@ -27,6 +27,7 @@ mod error;
 pub mod identity;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+mod origin;
 mod request;
 #[cfg(feature = "server")]
 pub mod server;
@@ -35,6 +36,7 @@ pub mod sql;
 mod time;
 
 pub use error::{ApiError, BoxError, ErrorBody, ErrorId};
+pub use origin::{InvalidOrigin, Origin};
 pub use request::{JsonObject, RequestBody};
 pub use time::{parse_rfc3339, rfc3339};
 

@@ -4,8 +4,8 @@
 //! Each service describes its own routes with `#[utoipa::path]` on its
 //! handlers, over the `ToSchema` types of this crate; [`complete`] then adds
 //! what every route shares: the error envelope [`ErrorBody`], the error
-//! answers the shared layers and extractors give (400, 408, 413, 414, 431,
-//! 500, 503; 415 and 422 where a body is read; 401 where a token is
+//! answers the shared layers and extractors give (400, 403, 406, 408, 413,
+//! 414, 431, 500, 503; 415 and 422 where a body is read; 401 where a token is
 //! required), and the two security schemes.
 
 use serde_json::Value;
@@ -80,6 +80,20 @@ const HEADERS_TOO_LARGE: Shared = Shared {
     when: "The request's headers are too large.",
     retry_after: false,
 };
+const NOT_ACCEPTABLE: Shared = Shared {
+    name: "NotAcceptable",
+    status: 406,
+    ids: &[ErrorId::InvalidRequest],
+    when: "`Accept` names only Layer's `application/vnd.layer+json` at a version other than 1.0 to 3.0.",
+    retry_after: false,
+};
+const ORIGIN_NOT_ALLOWED: Shared = Shared {
+    name: "OriginNotAllowed",
+    status: 403,
+    ids: &[ErrorId::OriginNotAllowed],
+    when: "A browser sent the request (or its preflight) from a web origin that is not listed; it was not acted on.",
+    retry_after: false,
+};
 const INTERNAL: Shared = Shared {
     name: "InternalServerError",
     status: 500,
@@ -131,8 +145,10 @@ const RATE_LIMITED: Shared = Shared {
 };
 
 /// Answers every operation may get from the shared layers.
-const EVERY_OPERATION: [&Shared; 7] = [
+const EVERY_OPERATION: [&Shared; 9] = [
     &INVALID_REQUEST,
+    &ORIGIN_NOT_ALLOWED,
+    &NOT_ACCEPTABLE,
     &REQUEST_TIMEOUT,
     &BODY_TOO_LARGE,
     &URI_TOO_LONG,

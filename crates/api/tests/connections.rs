@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
-use tessera_api::server::{serve, with_common_layers, HttpConfig, Limits};
+use tessera_api::server::{serve, with_common_layers, Cors, HttpConfig, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -34,7 +34,7 @@ fn app() -> Router {
             }),
         )
         .route("/echo", post(|body: axum::body::Bytes| async move { body }));
-    with_common_layers(routes, Limits { body_bytes: 1024 })
+    with_common_layers(routes, Limits { body_bytes: 1024 }, Cors::none())
 }
 
 struct Server {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use tessera_api::server::HttpConfig;
+use tessera_api::server::{CorsConfig, HttpConfig};
 
 /// Settings of `tessera authority serve`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -35,6 +35,12 @@ pub struct AuthorityConfig {
     pub rate_limit: RateLimitConfig,
     /// The audit trail.
     pub audit: AuditConfig,
+    /// Web origins allowed for every app (each app adds its own list).
+    pub cors: CorsConfig,
+    /// The authority's URL as clients reach it (`https://auth.example.com`
+    /// behind a TLS proxy), used in identities' `url`; default: `http://`
+    /// and the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 /// `[audit]`.
@@ -138,6 +144,8 @@ impl Default for AuthorityConfig {
             http: HttpConfig::default(),
             rate_limit: RateLimitConfig::default(),
             audit: AuditConfig::default(),
+            cors: CorsConfig::default(),
+            public_url: None,
         }
     }
 }
@@ -190,6 +198,12 @@ impl AuthorityConfig {
         };
         if let Err((key, message)) = self.http.check() {
             return err(key, message);
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).ok();
+            if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+                return err("public_url", "must be an http or https URL");
+            }
         }
         let r = &self.rate_limit;
         if !(1..=86_400).contains(&r.window_secs) {

@@ -1,6 +1,6 @@
 //! What every handler shares: stores, settings, metrics and the key cache.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use tessera_claims::{AppId, ProviderId, PublicKey, SystemTime, TimeSource, TrustedKey};
 
 use crate::bearer::AdminToken;
+use tessera_api::server::cors::{BoxFuture, OriginPolicy};
 use tessera_api::server::limit::{client_key, Limiter};
-use tessera_api::ApiError;
+use tessera_api::{ApiError, Origin};
 
 use crate::config::{AuthorityConfig, RateLimitConfig};
 use crate::metrics::Metrics;
@@ -48,6 +49,9 @@ pub struct Inner {
     apps: RwLock<HashMap<AppId, (Instant, App)>>,
     keyring: RwLock<Option<Arc<Keyring>>>,
     keyring_load: tokio::sync::Mutex<()>,
+    /// Every app's allowed origins, as read, and when (re-read like apps).
+    origins: RwLock<Option<(Instant, Arc<BTreeSet<Origin>>)>>,
+    origins_load: tokio::sync::Mutex<()>,
 }
 
 impl std::ops::Deref for AppState {
@@ -93,6 +97,8 @@ impl AppState {
             apps: RwLock::default(),
             keyring: RwLock::default(),
             keyring_load: tokio::sync::Mutex::default(),
+            origins: RwLock::default(),
+            origins_load: tokio::sync::Mutex::default(),
         }))
     }
 
@@ -202,6 +208,56 @@ impl AppState {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(app_id);
+        *self.origins.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Whether pages of `origin` may call the authority for `app`: the
+    /// configuration or the app lists it.
+    pub fn origin_allowed(&self, app: &App, origin: &Origin) -> bool {
+        self.config.cors.allowed_origins.contains(origin) || app.allowed_origins.contains(origin)
+    }
+
+    /// Whether the configuration or any app lists `origin` (what a
+    /// preflight, or a request not naming an app, is served for). Every
+    /// app's list is read again after [`KEY_CACHE_TTL`]; when the store
+    /// cannot be read, only the configuration's origins are listed.
+    pub async fn origin_listed(&self, origin: &Origin) -> bool {
+        if self.config.cors.allowed_origins.contains(origin) {
+            return true;
+        }
+        match self.apps_origins().await {
+            Ok(origins) => origins.contains(origin),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the apps' allowed origins failed");
+                false
+            }
+        }
+    }
+
+    async fn apps_origins(&self) -> Result<Arc<BTreeSet<Origin>>> {
+        let fresh = |held: &Option<(Instant, Arc<BTreeSet<Origin>>)>| {
+            held.as_ref()
+                .filter(|(at, _)| at.elapsed() < KEY_CACHE_TTL)
+                .map(|(_, o)| o.clone())
+        };
+        if let Some(origins) = fresh(&self.origins.read().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(origins);
+        }
+        let _one_at_a_time = self.origins_load.lock().await;
+        if let Some(origins) = fresh(&self.origins.read().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(origins);
+        }
+        let origins: Arc<BTreeSet<Origin>> = Arc::new(
+            self.store
+                .apps()
+                .await?
+                .into_iter()
+                .flat_map(|app| app.allowed_origins)
+                .collect(),
+        );
+        *self.origins.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), origins.clone()));
+        Ok(origins)
     }
 
     /// The lifetime of a session of `app` opened now, in seconds.
@@ -293,5 +349,11 @@ impl KeyCache {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         map.remove(provider_id);
+    }
+}
+
+impl OriginPolicy for AppState {
+    fn is_listed<'a>(&'a self, origin: &'a Origin) -> BoxFuture<'a, bool> {
+        Box::pin(self.origin_listed(origin))
     }
 }

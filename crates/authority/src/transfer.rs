@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
+use tessera_api::Origin;
 use tessera_claims::{unix_now, AppId, Environment, KeyId, ProviderId, PublicKey};
 
 use crate::store::{Actor, App, AuditAction, AuditEvent, KeyRecord, Store, StoreError};
@@ -45,6 +46,9 @@ pub struct ExportedApp {
     /// longer work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions_revoked_before: Option<i64>,
+    /// The web origins of the app's pages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<Origin>,
     /// The provider's keys, revoked ones included.
     pub keys: Vec<ExportedKey>,
 }
@@ -123,6 +127,7 @@ pub async fn export(store: &dyn Store, now: i64) -> Result<Export, StoreError> {
             created_at: app.created_at,
             session_ttl_secs: app.session_ttl_secs,
             sessions_revoked_before: app.sessions_revoked_before,
+            allowed_origins: app.allowed_origins,
             keys,
         });
     }
@@ -184,6 +189,7 @@ pub async fn import(store: &dyn Store, doc: &Export) -> Result<ImportSummary, Im
             created_at: a.created_at,
             session_ttl_secs: a.session_ttl_secs,
             sessions_revoked_before: a.sessions_revoked_before,
+            allowed_origins: a.allowed_origins.clone(),
         };
         match (by_app.get(&app.app_id), by_provider.get(&app.provider_id)) {
             (Some(e), _) if **e == app => summary.apps_unchanged += 1,

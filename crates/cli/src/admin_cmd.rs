@@ -182,6 +182,17 @@ pub enum AppsCommand {
         /// `sessions.ttl_secs` says.
         #[arg(long)]
         default_session_ttl: bool,
+        /// The web origins of the app's pages, allowed to call the
+        /// authority from a browser (repeat for each; replaces the list).
+        #[arg(
+            long = "allow-origin",
+            value_name = "ORIGIN",
+            conflicts_with = "no_origins"
+        )]
+        allow_origins: Vec<String>,
+        /// Empty the app's list of allowed origins.
+        #[arg(long)]
+        no_origins: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -214,6 +225,8 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode> {
             name,
             session_ttl_secs,
             default_session_ttl,
+            allow_origins,
+            no_origins,
             target,
         }) => {
             let change = UpdateAppRequest {
@@ -223,10 +236,11 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode> {
                     (None, true) => Some(None),
                     (None, false) => None,
                 },
+                allowed_origins: (no_origins || !allow_origins.is_empty()).then_some(allow_origins),
             };
             if change == UpdateAppRequest::default() {
                 bail!(
-                    "nothing to change: give --name, --session-ttl-secs or --default-session-ttl"
+                    "nothing to change: give --name, --session-ttl-secs, --default-session-ttl, --allow-origin or --no-origins"
                 );
             }
             let admin = Admin::new(&target)?;
@@ -439,7 +453,12 @@ fn app_line(app: &App) -> String {
     } else {
         app.session_ttl_secs.to_string()
     };
-    format!("{}\t{}\t{ttl}\t{}", app.app_id, app.provider_id, app.name)
+    let line = format!("{}\t{}\t{ttl}\t{}", app.app_id, app.provider_id, app.name);
+    if app.allowed_origins.is_empty() {
+        line
+    } else {
+        format!("{line}\t{}", app.allowed_origins.join(","))
+    }
 }
 
 /// An authenticated client of one authority's admin API.

@@ -18,6 +18,7 @@ mod signer_bench;
 mod signer_cmd;
 mod token;
 mod up;
+mod web_demo;
 
 use std::process::ExitCode;
 

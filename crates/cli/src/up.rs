@@ -1,6 +1,7 @@
 //! `tessera up` (the authority and an identity service in one process, on
 //! embedded defaults) and `tessera demo` (the client's whole flow against it).
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tessera_api::server::CorsConfig;
 use tessera_authority::store::{Actor, App, AuditAction, AuditEvent, KeyRecord};
 use tessera_authority::AuthorityConfig;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
@@ -32,6 +34,13 @@ struct Stack {
     admin_token: String,
     authority_url: Option<String>,
     identity_url: Option<String>,
+    /// A second user, to switch users on the demo page.
+    #[serde(default)]
+    second_user: Option<String>,
+    #[serde(default)]
+    second_password: Option<String>,
+    #[serde(default)]
+    demo_url: Option<String>,
 }
 
 fn random_secret() -> Result<String> {
@@ -68,6 +77,10 @@ pub struct UpArgs {
     /// The identity service's address.
     #[arg(long, default_value = "127.0.0.1:7701")]
     identity_listen: SocketAddr,
+    /// The demo page's address (an origin of its own: its calls to both
+    /// services are cross-origin, allowed by their CORS settings).
+    #[arg(long, default_value = "127.0.0.1:7702")]
+    demo_listen: SocketAddr,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -93,14 +106,43 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
             admin_token: random_secret()?,
             authority_url: None,
             identity_url: None,
+            second_user: None,
+            second_password: None,
+            demo_url: None,
         },
     };
+    if stack.second_user.is_none() || stack.second_password.is_none() {
+        stack.second_user = Some("demo2".into());
+        stack.second_password = Some(random_secret()?);
+    }
+    let second_user = stack.second_user.clone().unwrap_or_default();
+    let second_password = stack.second_password.clone().unwrap_or_default();
+
+    // Every address first: each service allows the demo page's origin.
+    let listen = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))
+    };
+    let a_listener = listen(args.authority_listen).await?;
+    let i_listener = listen(args.identity_listen).await?;
+    let d_listener = listen(args.demo_listen).await?;
+    let (a_addr, i_addr, d_addr) = (
+        a_listener.local_addr()?,
+        i_listener.local_addr()?,
+        d_listener.local_addr()?,
+    );
+    let demo_origins = crate::web_demo::origins(d_addr);
     let signer = PemSigner::from_file(stack.kid, &key_path)?;
 
     // The authority, with the staging app and the development key registered.
     let authority_config = AuthorityConfig {
-        listen: args.authority_listen,
+        listen: a_addr,
         database_url: format!("sqlite://{}", dir.join("authority.db").display()),
+        cors: CorsConfig {
+            allowed_origins: demo_origins.iter().cloned().collect(),
+            ..CorsConfig::default()
+        },
         ..AuthorityConfig::default()
     };
     let authority = tessera_authority::open(authority_config, Some(&stack.admin_token)).await?;
@@ -119,6 +161,7 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
                     created_at: now,
                     session_ttl_secs: None,
                     sessions_revoked_before: None,
+                    allowed_origins: Vec::new(),
                 },
                 &event(AuditAction::AppCreated),
             )
@@ -142,44 +185,41 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
 
     // The identity service, with the demo user.
     let identity_config: IdentityConfig = serde_json::from_value(json!({
-        "listen": args.identity_listen.to_string(),
+        "listen": i_addr.to_string(),
         "database_url": format!("sqlite://{}", dir.join("identity.db").display()),
         "provider_id": stack.provider_id.to_string(),
         "signer": {"backend": "pem", "kid": stack.kid.to_string(), "path": key_path},
+        "cors": {"allowed_origins": demo_origins},
     }))?;
     let users = tessera_identity::open_users(&identity_config).await?;
-    if !users
-        .list()
-        .await?
-        .iter()
-        .any(|u| u.username == stack.demo_user)
-    {
+    let known = users.list().await?;
+    for (username, password, name) in [
+        (&stack.demo_user, &stack.demo_password, "Demo User"),
+        (&second_user, &second_password, "Second Demo User"),
+    ] {
+        if known.iter().any(|u| &u.username == username) {
+            continue;
+        }
         let profile = Profile {
-            display_name: Some("Demo User".into()),
+            display_name: Some(name.into()),
             ..Profile::default()
         };
         users
             .add(
-                &stack.demo_user,
-                &UserId::new(stack.demo_user.clone())?,
-                &stack.demo_password,
+                username,
+                &UserId::new(username.clone())?,
+                password,
                 &profile,
             )
             .await?;
     }
     let identity = tessera_identity::open_with(identity_config, Arc::new(users)).await?;
 
-    let a_listener = tokio::net::TcpListener::bind(args.authority_listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.authority_listen))?;
-    let i_listener = tokio::net::TcpListener::bind(args.identity_listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.identity_listen))?;
-    let (a_addr, i_addr) = (a_listener.local_addr()?, i_listener.local_addr()?);
     stack.authority_url = Some(format!("http://{a_addr}"));
     stack.identity_url = Some(format!("http://{i_addr}"));
+    stack.demo_url = Some(format!("http://{d_addr}/demo"));
     save_stack(dir, &stack)?;
-    tracing::info!(authority = %a_addr, identity = %i_addr, "stack listening");
+    tracing::info!(authority = %a_addr, identity = %i_addr, demo = %d_addr, "stack listening");
     print_banner(&stack, dir)?;
 
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -199,10 +239,21 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
         identity,
         stopped(&stop_tx),
     ));
+    let demo = crate::web_demo::router(crate::web_demo::DemoTargets {
+        authority: format!("http://{a_addr}"),
+        identity: format!("http://{i_addr}"),
+        app_id: stack.app_id.to_string(),
+    });
+    let d = tokio::spawn(
+        axum::serve(d_listener, demo)
+            .with_graceful_shutdown(stopped(&stop_tx))
+            .into_future(),
+    );
     crate::logging::shutdown_signal().await;
     let _ = stop_tx.send(());
     a.await??;
     i.await??;
+    d.await??;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -213,8 +264,10 @@ fn print_banner(stack: &Stack, dir: &Path) -> Result<()> {
         "\nTessera is up (data in {dir}; state survives restarts).\n\n\
          authority         {a}\n\
          identity service  {i}\n\
+         demo page         {demo} (sign in from a browser)\n\
          app id            {app}\n\
-         demo user         {user} / password {password}\n\
+         demo users        {user} / password {password}\n\
+         \x20                 {user2} / password {password2}\n\
          admin token       in {dir}/up.json (Authorization: Bearer …)\n\n\
          See the whole flow:   tessera demo --data-dir {dir}\n\n\
          Or by hand:\n\
@@ -228,6 +281,9 @@ fn print_banner(stack: &Stack, dir: &Path) -> Result<()> {
         app = stack.app_id,
         user = stack.demo_user,
         password = stack.demo_password,
+        user2 = stack.second_user.as_deref().unwrap_or_default(),
+        password2 = stack.second_password.as_deref().unwrap_or_default(),
+        demo = stack.demo_url.as_deref().unwrap_or_default(),
     )
 }
 

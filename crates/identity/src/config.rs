@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use tessera_api::server::HttpConfig;
+use tessera_api::server::{CorsConfig, HttpConfig};
 use tessera_claims::{KeyId, ProviderId};
 use tessera_signer::SignerConfig;
 
@@ -51,6 +51,9 @@ pub struct IdentityConfig {
     /// Connection limits and timeouts.
     #[serde(default)]
     pub http: HttpConfig,
+    /// The web origins whose pages may call the service.
+    #[serde(default)]
+    pub cors: CorsConfig,
 }
 
 /// A key no longer signing but still published.

@@ -1,5 +1,6 @@
 //! The HTTP API of SPEC §4.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
@@ -11,7 +12,7 @@ use tessera_api::identity::{
     SignerHealth,
 };
 use tessera_api::openapi;
-use tessera_api::server::{with_common_layers, ApiJson, ClientAddr, Limits};
+use tessera_api::server::{with_common_layers, ApiJson, ClientAddr, Cors, Limits, ListedOrigins};
 use tessera_api::{ApiError, ErrorBody, ErrorId, JsonObject};
 use tessera_claims::{AppId, Environment, JwkSet, Nonce, Profile, UserId};
 use utoipa::openapi::OpenApi;
@@ -36,8 +37,12 @@ pub fn router(state: IdentityState) -> Router {
         body_bytes: state.config.body_limit_bytes,
     };
     let (routes, _) = openapi::split(described());
+    let cors = Cors::new(
+        Arc::new(ListedOrigins(state.config.cors.allowed_origins.clone())),
+        state.config.cors.max_age_secs,
+    );
     let routes = routes.with_state(state);
-    with_common_layers(routes, limits)
+    with_common_layers(routes, limits, cors)
 }
 
 /// The identity service's OpenAPI 3.1 description, as served at
@@ -85,7 +90,7 @@ fn authority_nonce(nonce: &str) -> Result<(), ApiError> {
     responses(
         (status = 200, description = "A signed identity token (EIT v1, RS256) answering the nonce.", body = IdentityTokenResponse),
         (status = 401, description = "The username or password is wrong. Error id: `invalid_credentials` (code 101).", body = ErrorBody),
-        (status = 403, description = "Sample mode never serves production apps. Error id: `production_app_refused` (code 101).", body = ErrorBody),
+        (status = 403, description = "Sample mode never serves production apps (`production_app_refused`, code 101), or a browser sent the request from a web origin that is not listed (`origin_not_allowed`, code 101).", body = ErrorBody),
         (status = 429, description = "Too many sign-in attempts for this client or username; retry after `Retry-After` seconds. Error id: `rate_limit_exceeded` (code 7).", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait.")))
     )
 )]

@@ -1,6 +1,7 @@
 //! What both services share on the server side (feature `server`): the
 //! JSON extractors, the error response, the layer stack and `serve`.
 
+pub mod cors;
 mod json;
 pub mod limit;
 mod params;
@@ -8,6 +9,7 @@ mod response;
 mod serve;
 mod stack;
 
+pub use cors::{Cors, CorsConfig, CrossOrigin, ListedOrigins, OriginPolicy};
 pub use json::{ApiJson, OptionalJson};
 pub use params::{ApiPath, ApiQuery};
 pub use serve::{serve, HttpConfig, MAX_REQUEST_ID_LEN};

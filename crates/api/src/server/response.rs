@@ -29,6 +29,9 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after_secs() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        // For the layers around the handlers (CORS leaves a refused origin
+        // without its headers).
+        response.extensions_mut().insert(self.id());
         response
     }
 }

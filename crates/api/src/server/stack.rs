@@ -13,6 +13,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use super::cors::Cors;
 use crate::error::ApiError;
 
 /// Limits every request is held to.
@@ -28,8 +29,9 @@ pub struct Limits {
 /// session tokens), a request id
 /// (`x-request-id`, kept from the client or generated, echoed back) and a
 /// trace span per request that names the path only (query strings and
-/// headers may carry secrets).
-pub fn with_common_layers(routes: Router, limits: Limits) -> Router {
+/// headers may carry secrets; a session token in a path is left out),
+/// the `Accept` check ([`acceptable`]) and CORS ([`super::cors`]).
+pub fn with_common_layers(routes: Router, limits: Limits, cors: Cors) -> Router {
     routes
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
@@ -39,6 +41,10 @@ pub fn with_common_layers(routes: Router, limits: Limits) -> Router {
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             refuse_declared_oversize(request, next, limits.body_bytes)
+        }))
+        .layer(middleware::from_fn(refuse_unacceptable))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            super::cors::cors(cors.clone(), request, next)
         }))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -53,11 +59,82 @@ pub fn with_common_layers(routes: Router, limits: Limits) -> Router {
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %loggable_path(request.uri().path()))
                 }),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The path as logged: Layer's `DELETE /sessions/{session_token}` carries
+/// a session token, which is never logged.
+fn loggable_path(path: &str) -> &str {
+    match path.strip_prefix("/sessions/") {
+        Some("current") | None => path,
+        Some(_) => "/sessions/{session_token}",
+    }
+}
+
+/// Layer's media type; its versions 1.0 to 3.0 are answered alike.
+const LAYER_MEDIA_TYPE: &str = "application/vnd.layer+json";
+
+/// Whether an `Accept` header lets the client read a JSON answer: no
+/// header, `*/*`, `application/*`, `application/json`, or Layer's
+/// `application/vnd.layer+json` with no version or a version from 1.0 to
+/// 3.0. Other types are not refused (a browser's navigation, a scraper),
+/// except Layer's type at a version this API does not speak with nothing
+/// else acceptable beside it.
+pub fn acceptable(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return true };
+    let mut layer_versions_only = true;
+    for range in accept.split(',') {
+        let mut params = range.split(';');
+        let essence = params
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let quality_zero = range
+            .split(';')
+            .skip(1)
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .any(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0));
+        if quality_zero {
+            continue;
+        }
+        if essence != LAYER_MEDIA_TYPE {
+            layer_versions_only = false;
+            continue;
+        }
+        let version = params
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
+            .map(|(_, v)| v.trim().trim_matches('"').to_owned());
+        match version {
+            None => return true,
+            Some(v) if matches!(v.as_str(), "1.0" | "2.0" | "3.0" | "1" | "2" | "3") => {
+                return true
+            }
+            Some(_) => {}
+        }
+    }
+    !layer_versions_only
+}
+
+/// 406 for a client that accepts only a Layer API version not spoken here.
+async fn refuse_unacceptable(request: Request, next: Next) -> Response {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .map(|v| v.to_str().unwrap_or(LAYER_MEDIA_TYPE));
+    if !acceptable(accept) {
+        return ApiError::invalid_request(
+            "this API answers `application/json`, or `application/vnd.layer+json` versions 1.0 to 3.0",
+        )
+        .with_status(StatusCode::NOT_ACCEPTABLE.as_u16())
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// 413 at once for a body declared larger than the limit, on every route,
@@ -93,5 +170,46 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip()),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{acceptable, loggable_path};
+
+    #[test]
+    fn layer_versions_one_to_three_and_json_are_acceptable() {
+        for ok in [
+            None,
+            Some("application/json"),
+            Some("*/*"),
+            Some("application/vnd.layer+json; version=1.0"),
+            Some("application/vnd.layer+json; version=2.0"),
+            Some("application/vnd.layer+json;version=3.0"),
+            Some("application/vnd.layer+json"),
+            Some("application/vnd.layer+json; version=4.0, application/json"),
+            Some("text/html,application/xhtml+xml,*/*;q=0.8"),
+            Some("text/plain"),
+        ] {
+            assert!(acceptable(ok), "{ok:?} refused");
+        }
+        for refused in [
+            "application/vnd.layer+json; version=4.0",
+            "application/vnd.layer+json; version=0.9",
+            "application/vnd.layer+json; version=4.0, application/json;q=0",
+        ] {
+            assert!(!acceptable(Some(refused)), "{refused:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_session_token_in_a_path_is_not_logged() {
+        assert_eq!(
+            loggable_path("/sessions/s3cr3t"),
+            "/sessions/{session_token}"
+        );
+        assert_eq!(loggable_path("/sessions/current"), "/sessions/current");
+        assert_eq!(loggable_path("/sessions"), "/sessions");
+        assert_eq!(loggable_path("/identities/me"), "/identities/me");
     }
 }

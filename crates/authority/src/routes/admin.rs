@@ -14,7 +14,7 @@ use tessera_api::openapi::NoApp;
 use tessera_api::server::{created, ApiJson, ApiPath, ApiQuery, ClientAddr, OptionalJson};
 use tessera_api::ErrorBody;
 use tessera_api::JsonObject;
-use tessera_api::{parse_rfc3339, rfc3339, ApiError};
+use tessera_api::{parse_rfc3339, rfc3339, ApiError, Origin};
 use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey, UserId};
 
 use super::find_app;
@@ -110,7 +110,37 @@ fn app_body(state: &AppState, app: &App) -> wire::App {
         session_ttl_secs: state.session_ttl_secs(app),
         session_ttl_is_default: app.session_ttl_secs.is_none(),
         sessions_revoked_before: app.sessions_revoked_before.map(rfc3339),
+        allowed_origins: app.allowed_origins.iter().map(Origin::to_string).collect(),
     }
+}
+
+/// The most origins an app lists.
+pub const MAX_ORIGINS: usize = 100;
+
+/// `allowed_origins`: an array of web origins, each checked and normalized.
+fn allowed_origins(value: &Value) -> Result<Vec<Origin>, ApiError> {
+    let shape = || {
+        invalid(
+            "allowed_origins",
+            format!("`allowed_origins` must be an array of at most {MAX_ORIGINS} web origins such as \"https://app.example.com\""),
+        )
+    };
+    let items = value.as_array().ok_or_else(shape)?;
+    if items.len() > MAX_ORIGINS {
+        return Err(shape());
+    }
+    let mut origins = items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .ok_or_else(shape)?
+                .parse::<Origin>()
+                .map_err(|e| invalid("allowed_origins", e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    origins.sort();
+    origins.dedup();
+    Ok(origins)
 }
 
 /// An app name: 1 to 200 characters once trimmed.
@@ -177,7 +207,7 @@ pub(crate) async fn list_apps(
     responses((status = 200, description = "The app after the change.", body = wire::App), NoApp),
     security(("admin_token" = []))
 )]
-/// `PATCH /admin/apps/{app_id} {name?, session_ttl_secs?}`.
+/// `PATCH /admin/apps/{app_id} {name?, session_ttl_secs?, allowed_origins?}`.
 pub(crate) async fn update_app(
     admin: Admin,
     State(state): State<AppState>,
@@ -206,9 +236,10 @@ pub(crate) async fn update_app(
                     ))
                 }
             },
+            ("allowed_origins", value) => change.allowed_origins = Some(allowed_origins(value)?),
             (other, _) => {
                 return Err(ApiError::invalid_request(format!(
-                    "`{other}` cannot be changed; `name` and `session_ttl_secs` can"
+                    "`{other}` cannot be changed; `name`, `session_ttl_secs` and `allowed_origins` can"
                 )))
             }
         }
@@ -218,6 +249,7 @@ pub(crate) async fn update_app(
         .detail(serde_json::json!({
             "name": change.name,
             "session_ttl_secs": change.session_ttl_secs,
+            "allowed_origins": change.allowed_origins,
         }));
     let app = state
         .store
@@ -281,6 +313,7 @@ pub(crate) async fn create_app(
         created_at: state.now(),
         session_ttl_secs: None,
         sessions_revoked_before: None,
+        allowed_origins: Vec::new(),
     };
     let event = admin
         .event(&state, AuditAction::AppCreated, app_id)

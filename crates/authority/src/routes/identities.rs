@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 use tessera_api::authority::Identity;
-use tessera_api::authority::{AppUserPath, UpdateIdentityRequest};
+use tessera_api::authority::{AppUserPath, UpdateIdentityRequest, UserPath};
 use tessera_api::server::{ApiJson, ApiPath};
 use tessera_api::ErrorBody;
 use tessera_api::{ApiError, JsonObject};
@@ -171,6 +171,7 @@ async fn apply(
     body: &JsonObject,
     allowed: &[&str],
     event: AuditEvent,
+    base_url: &str,
 ) -> Result<Identity, ApiError> {
     let change = identity_change(body, allowed)?;
     let fields: Vec<&str> = allowed
@@ -190,7 +191,7 @@ async fn apply(
                 "no identity for this user; it is created by the user's first session",
             )
         })?;
-    Ok(identity_body(&identity))
+    Ok(identity_body(&identity, base_url))
 }
 
 #[utoipa::path(
@@ -204,7 +205,7 @@ async fn apply(
 )]
 /// `GET /admin/apps/{app_id}/identities/{user_id}`.
 pub(crate) async fn get(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<Json<Identity>, ApiError> {
@@ -214,7 +215,34 @@ pub(crate) async fn get(
         .identity(&app.app_id, &user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("no identity for this user"))?;
-    Ok(Json(identity_body(&identity)))
+    Ok(Json(identity_body(&identity, &caller.base_url)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/identities/{user_id}",
+    tag = "identities",
+    operation_id = "get_identity_of_app",
+    params(UserPath),
+    responses((status = 200, description = "The identity of a user of the session's app (Layer's identity: `id`, `url`, `user_id`, `display_name`, `avatar_url`, names, `phone_number`, `email_address`, `metadata`). `GET /identities/me` is the session's own user.", body = Identity), (status = 404, description = "The session's app has no identity for this user id. Error id: `not_found` (code 102).", body = ErrorBody)),
+    security(("session" = []))
+)]
+/// `GET /identities/{user_id}`: a user of the session's own app (users of
+/// other apps are not found).
+pub(crate) async fn get_of_app(
+    State(state): State<AppState>,
+    caller: Caller,
+    CurrentSession(session): CurrentSession,
+    ApiPath(UserPath { user_id }): ApiPath<UserPath>,
+) -> Result<Json<Identity>, ApiError> {
+    let not_found = || ApiError::not_found("the app has no identity for this user id");
+    let user_id = UserId::new(user_id).map_err(|_| not_found())?;
+    let identity = state
+        .store
+        .identity(&session.app_id, &user_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(identity_body(&identity, &caller.base_url)))
 }
 
 /// Every member an operator may change.
@@ -247,7 +275,17 @@ pub(crate) async fn update(
 ) -> Result<Json<Identity>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
     let event = admin.event(&state, AuditAction::IdentityChanged, app.app_id);
-    let identity = apply(&state, &app.app_id, &user_id, &body, &ALL_FIELDS, event).await?;
+    let base_url = &admin.0.base_url;
+    let identity = apply(
+        &state,
+        &app.app_id,
+        &user_id,
+        &body,
+        &ALL_FIELDS,
+        event,
+        base_url,
+    )
+    .await?;
     Ok(Json(identity))
 }
 
@@ -271,6 +309,15 @@ pub(crate) async fn update_me(
         .event(state.now(), AuditAction::IdentityChanged, Actor::User)
         .app(session.app_id);
     let (app_id, user_id) = (&session.app_id, &session.user_id);
-    let identity = apply(&state, app_id, user_id, &body, &DISPLAY_FIELDS, event).await?;
+    let identity = apply(
+        &state,
+        app_id,
+        user_id,
+        &body,
+        &DISPLAY_FIELDS,
+        event,
+        &caller.base_url,
+    )
+    .await?;
     Ok(Json(identity))
 }

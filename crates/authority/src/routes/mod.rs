@@ -8,12 +8,14 @@ mod sessions;
 mod users;
 mod validate;
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::{middleware, Json, Router};
 use tessera_api::authority::Health;
 use tessera_api::openapi;
-use tessera_api::server::{with_common_layers, Limits};
+use tessera_api::server::{with_common_layers, Cors, CrossOrigin, Limits};
 use tessera_api::{ApiError, ErrorBody};
 use tessera_claims::AppId;
 use utoipa::openapi::OpenApi;
@@ -29,7 +31,10 @@ fn described() -> OpenApiRouter<AppState> {
         .routes(routes!(nonces::create))
         .routes(routes!(sessions::create))
         .routes(routes!(sessions::delete_current))
+        .routes(routes!(sessions::delete))
         .routes(routes!(sessions::me, identities::update_me))
+        .routes(routes!(identities::get_of_app))
+        .routes(routes!(ping))
         .routes(routes!(validate::validate))
         .routes(routes!(admin::create_app, admin::list_apps))
         .routes(routes!(admin::get_app, admin::update_app))
@@ -57,6 +62,8 @@ pub fn router(state: AppState) -> Router {
     let limits = Limits {
         body_bytes: state.config.body_limit_bytes,
     };
+    let cors = Cors::new(Arc::new(state.clone()), state.config.cors.max_age_secs)
+        .same_origin_only(&["/admin/"]);
     let (routes, _) = openapi::split(described());
     let routes = routes
         .route_layer(middleware::from_fn_with_state(
@@ -64,7 +71,7 @@ pub fn router(state: AppState) -> Router {
             crate::metrics::track,
         ))
         .with_state(state);
-    with_common_layers(routes, limits)
+    with_common_layers(routes, limits, cors)
 }
 
 /// The authority's OpenAPI 3.1 description, as served at `/openapi.json`.
@@ -100,6 +107,17 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError
 
 #[utoipa::path(
     get,
+    path = "/ping",
+    tag = "meta",
+    operation_id = "ping",
+    responses((status = 204, description = "The authority answers (Layer clients' online check, sent as `HEAD`, also answered); nothing is read or written."))
+)]
+async fn ping() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}
+
+#[utoipa::path(
+    get,
     path = "/metrics",
     tag = "meta",
     operation_id = "metrics",
@@ -115,6 +133,19 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// The app a request names, when the request's origin may call for it:
+/// 404 `invalid_app_id` as [`find_app`], 403 `origin_not_allowed` for a
+/// page whose origin the app does not list.
+pub(crate) async fn find_app_from(
+    state: &AppState,
+    app_id: &str,
+    origin: &CrossOrigin,
+) -> Result<App, ApiError> {
+    let app = find_app(state, app_id).await?;
+    origin.check(|o| state.origin_allowed(&app, o))?;
+    Ok(app)
 }
 
 /// The app a request names: 404 `invalid_app_id` when the id is malformed

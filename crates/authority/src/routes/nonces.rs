@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::response::Response;
 use tessera_api::authority::{NonceRequest, NonceResponse};
 use tessera_api::openapi::{NoApp, RateLimited};
-use tessera_api::server::{created, ClientAddr, OptionalJson};
+use tessera_api::server::{created, ClientAddr, CrossOrigin, OptionalJson};
 use tessera_api::{rfc3339, ApiError};
 use tessera_claims::{AppId, Nonce};
 
-use super::find_app;
+use super::find_app_from;
 use crate::state::count;
 use crate::AppState;
 
@@ -35,12 +35,13 @@ pub(crate) async fn issue(
 pub(crate) async fn create(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    origin: CrossOrigin,
     OptionalJson(body): OptionalJson<NonceRequest>,
 ) -> Result<Response, ApiError> {
     count(&state.limits.nonces, client)?;
     let app_id = match body.and_then(|b| b.app_id) {
         None => None,
-        Some(app_id) => Some(find_app(&state, &app_id).await?.app_id),
+        Some(app_id) => Some(find_app_from(&state, &app_id, &origin).await?.app_id),
     };
     let (nonce, expires_at) = issue(&state, app_id.as_ref()).await?;
     Ok(created(NonceResponse {

@@ -1,19 +1,22 @@
-//! `POST /sessions`, `DELETE /sessions/current`, `GET /identities/me`.
+//! `POST /sessions`, `DELETE /sessions/current` and
+//! `/sessions/{session_token}`, `GET /identities/me`.
+
+use std::net::IpAddr;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use tessera_api::authority::{Identity, SessionRequest, SessionResponse};
+use tessera_api::authority::{Identity, SessionRequest, SessionResponse, SessionTokenPath};
 use tessera_api::openapi::{NoApp, RateLimited};
 use tessera_api::server::limit::client_key;
-use tessera_api::server::{created, ApiJson, ClientAddr};
+use tessera_api::server::{created, ApiJson, ApiPath, ClientAddr, CrossOrigin};
 use tessera_api::ErrorBody;
 use tessera_api::{rfc3339, ApiError, ErrorId};
 use tessera_claims::{verify, Clock, Profile, Reason, Rejection, URL_DECODED_NONCE_HINT};
 
-use super::find_app;
+use super::find_app_from;
 use crate::bearer::{NonceHash, SessionToken, SessionTokenHash};
 use crate::caller::Caller;
 use crate::error::{authentication_required, token_rejected};
@@ -27,11 +30,16 @@ use crate::AppState;
 /// How stale a session's `last_seen_at` may get before a request updates it.
 const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
 
-/// The identity as the API shows it.
-pub(crate) fn identity_body(identity: &IdentityRecord) -> Identity {
+/// The identity as the API shows it (Layer's identity, with its app and
+/// times); `base_url` is the authority's, for `url`.
+pub(crate) fn identity_body(identity: &IdentityRecord, base_url: &str) -> Identity {
     let p = &identity.profile;
     Identity {
         id: identity.user_id.identity_id().as_str().to_owned(),
+        url: format!(
+            "{base_url}/identities/{}",
+            tessera_api::path_segment(identity.user_id.as_str())
+        ),
         user_id: identity.user_id.as_str().to_owned(),
         app_id: identity.app_id.to_string(),
         first_name: p.first_name.clone(),
@@ -72,7 +80,7 @@ fn nonce_rejection(refusal: NonceRefusal, nonce: &str) -> Rejection {
     tag = "sessions",
     operation_id = "create_session",
     request_body(content = SessionRequest, content_type = "application/json"),
-    responses((status = 201, description = "A session for the token's user.", body = SessionResponse), (status = 403, description = "The user is suspended by the app's operator. Error id: `user_suspended` (code 101).", body = ErrorBody), NoApp, (status = 422, description = "A property is absent or bad (`missing_property` 104, `invalid_property` 105), or the identity token is refused (`invalid_identity_token` 105, `data.reason` says why).", body = ErrorBody), RateLimited)
+    responses((status = 201, description = "A session for the token's user.", body = SessionResponse), (status = 403, description = "The user is suspended by the app's operator (`user_suspended`, code 101), or a browser sent the request from a web origin the app does not list (`origin_not_allowed`, code 101); nothing was consumed.", body = ErrorBody), NoApp, (status = 422, description = "A property is absent or bad (`missing_property` 104, `invalid_property` 105), or the identity token is refused (`invalid_identity_token` 105, `data.reason` says why).", body = ErrorBody), RateLimited)
 )]
 /// `POST /sessions {app_id, identity_token}`: verify in SPEC order, consume
 /// the nonce last, open the session. A client whose requests were refused
@@ -114,7 +122,7 @@ async fn open(
     caller: &Caller,
     body: SessionRequest,
 ) -> Result<Response, ApiError> {
-    let app = find_app(state, &body.app_id).await?;
+    let app = find_app_from(state, &body.app_id, &caller.origin).await?;
     let app_id = app.app_id;
     let token = body.identity_token.as_str();
     let keys = state.provider_keys(&app.provider_id).await?;
@@ -190,7 +198,7 @@ async fn open(
     Ok(created(SessionResponse {
         session_token: session_token.as_str().to_owned(),
         user_id: claims.prn.as_str().to_owned(),
-        identity: identity_body(&identity),
+        identity: identity_body(&identity, &caller.base_url),
         expires_at: rfc3339(session.expires_at),
     }))
 }
@@ -255,31 +263,55 @@ impl FromRequestParts<AppState> for CurrentSession {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(session_token);
-        if let Some(token) = token {
-            let hash = SessionTokenHash::of(token);
-            let now = state.now();
-            if let Some(session) = state.store.session(&hash, now).await? {
-                if now - session.last_seen_at >= LAST_SEEN_GRANULARITY_SECS {
-                    // Off the request's path: a failure only loses precision.
-                    let store = state.store.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = store.touch_session(&hash, now).await {
-                            tracing::warn!(error = %e, "recording a session's last use failed");
-                        }
-                    });
-                }
-                return Ok(CurrentSession(session));
-            }
-        }
-        // Re-challenge: a fresh nonce to answer with an identity token.
+            .and_then(session_token)
+            .map(str::to_owned);
         let ClientAddr(client) = ClientAddr::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});
-        count(&state.limits.challenges, client)?;
-        let (nonce, _) = super::nonces::issue(state, None).await?;
-        Err(authentication_required(&nonce))
+        let origin = CrossOrigin::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
+        live_session(state, token.as_deref(), client, &origin)
+            .await
+            .map(CurrentSession)
     }
+}
+
+/// The live session of `token`, when the request's origin may call for its
+/// app; otherwise a re-challenge: 401 `authentication_required` with a fresh
+/// nonce to answer with an identity token.
+async fn live_session(
+    state: &AppState,
+    token: Option<&str>,
+    client: IpAddr,
+    origin: &CrossOrigin,
+) -> Result<SessionRecord, ApiError> {
+    if let Some(token) = token {
+        let hash = SessionTokenHash::of(token);
+        let now = state.now();
+        if let Some(session) = state.store.session(&hash, now).await? {
+            if origin.0.is_some() {
+                let app = state
+                    .app(&session.app_id)
+                    .await?
+                    .ok_or_else(ApiError::invalid_app_id)?;
+                origin.check(|o| state.origin_allowed(&app, o))?;
+            }
+            if now - session.last_seen_at >= LAST_SEEN_GRANULARITY_SECS {
+                // Off the request's path: a failure only loses precision.
+                let store = state.store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.touch_session(&hash, now).await {
+                        tracing::warn!(error = %e, "recording a session's last use failed");
+                    }
+                });
+            }
+            return Ok(session);
+        }
+    }
+    count(&state.limits.challenges, client)?;
+    let (nonce, _) = super::nonces::issue(state, None).await?;
+    Err(authentication_required(&nonce))
 }
 
 /// The token of `Layer session-token="…"` or `Bearer …`.
@@ -316,6 +348,35 @@ pub(crate) async fn delete_current(
     caller: Caller,
     CurrentSession(session): CurrentSession,
 ) -> Result<StatusCode, ApiError> {
+    end(&state, &caller, &session).await
+}
+
+#[utoipa::path(
+    delete,
+    path = "/sessions/{session_token}",
+    tag = "sessions",
+    operation_id = "delete_session",
+    params(SessionTokenPath),
+    responses((status = 204, description = "The session has ended, everywhere at once (Layer's logout: the token in the path is the credential; `DELETE /sessions/current` keeps it out of the URL)."), (status = 401, description = "No live session has this token: a re-challenge. Error id: `authentication_required` (code 4), `data.nonce` a fresh nonce.", body = ErrorBody), RateLimited)
+)]
+/// `DELETE /sessions/{session_token}`: Layer's logout, the same
+/// deauthentication as `DELETE /sessions/current`.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(SessionTokenPath { session_token }): ApiPath<SessionTokenPath>,
+) -> Result<StatusCode, ApiError> {
+    let token = Some(session_token.as_str()).filter(|t| !t.is_empty());
+    let session = live_session(&state, token, caller.address, &caller.origin).await?;
+    end(&state, &caller, &session).await
+}
+
+/// Ends `session` at once, recording who did.
+async fn end(
+    state: &AppState,
+    caller: &Caller,
+    session: &SessionRecord,
+) -> Result<StatusCode, ApiError> {
     let event = caller
         .event(state.now(), AuditAction::SessionEnded, Actor::User)
         .app(session.app_id)
@@ -342,6 +403,7 @@ pub(crate) async fn delete_current(
 /// `GET /identities/me`.
 pub(crate) async fn me(
     State(state): State<AppState>,
+    caller: Caller,
     CurrentSession(session): CurrentSession,
 ) -> Result<Json<Identity>, ApiError> {
     let identity = state
@@ -349,7 +411,7 @@ pub(crate) async fn me(
         .identity(&session.app_id, &session.user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("no identity for this session"))?;
-    Ok(Json(identity_body(&identity)))
+    Ok(Json(identity_body(&identity, &caller.base_url)))
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ fn session_info(session: &SessionRecord) -> SessionInfo {
 /// revoke-before and live sessions. A user the authority never saw is
 /// answered too (no identity, no sessions): a suspension may come first.
 pub(crate) async fn get_user(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<Json<User>, ApiError> {
@@ -71,7 +71,9 @@ pub(crate) async fn get_user(
     Ok(Json(User {
         app_id: app.app_id.to_string(),
         user_id: user_id.as_str().to_owned(),
-        identity: identity.as_ref().map(identity_body),
+        identity: identity
+            .as_ref()
+            .map(|i| identity_body(i, &caller.base_url)),
         suspended: controls.suspended_at.is_some(),
         suspended_at: controls.suspended_at.map(rfc3339),
         sessions_revoked_before: controls.sessions_revoked_before.map(rfc3339),

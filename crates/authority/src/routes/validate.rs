@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::Json;
 use tessera_api::authority::ValidateRequest;
 use tessera_api::openapi::{NoApp, RateLimited};
-use tessera_api::server::{ApiJson, ClientAddr};
+use tessera_api::server::{ApiJson, ClientAddr, CrossOrigin};
 use tessera_api::ApiError;
 use tessera_claims::{jws, validate as report, TrustedKey, ValidationReport};
 
-use super::find_app;
+use super::find_app_from;
 use crate::state::count;
 use crate::AppState;
 
@@ -28,13 +28,14 @@ use crate::AppState;
 pub(crate) async fn validate(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    origin: CrossOrigin,
     ApiJson(body): ApiJson<ValidateRequest>,
 ) -> Result<Json<ValidationReport>, ApiError> {
     count(&state.limits.validations, client)?;
     let token = body.identity_token.as_str();
     // Keys come from the per-provider cache: parsed once, not per request.
     let provider = match &body.app_id {
-        Some(app_id) => Some(find_app(&state, app_id).await?.provider_id),
+        Some(app_id) => Some(find_app_from(&state, app_id, &origin).await?.provider_id),
         None => match jws::peek_kid(token) {
             Some(kid) => state
                 .store

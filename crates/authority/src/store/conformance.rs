@@ -38,6 +38,7 @@ fn app() -> App {
         created_at: 1_000,
         session_ttl_secs: None,
         sessions_revoked_before: None,
+        allowed_origins: vec!["https://conformance.example".parse().unwrap()],
     }
 }
 
@@ -202,6 +203,33 @@ pub async fn app_pages_and_changes(store: &dyn Store) {
         .unwrap();
     assert_eq!(reset.session_ttl_secs, None);
     assert_eq!(reset.name, "renamed");
+    assert_eq!(
+        reset.allowed_origins,
+        vec!["https://conformance.example".parse().unwrap()],
+        "origins are kept unless changed"
+    );
+    let origins: Vec<tessera_api::Origin> = vec![
+        "http://127.0.0.1:8080".parse().unwrap(),
+        "https://web.example".parse().unwrap(),
+    ];
+    let listed = store
+        .update_app(
+            &id,
+            &AppChange {
+                allowed_origins: Some(origins.clone()),
+                ..AppChange::default()
+            },
+            &ev(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(listed.allowed_origins, origins);
+    assert_eq!(listed.name, "renamed");
+    assert_eq!(
+        store.app(&id).await.unwrap().unwrap().allowed_origins,
+        origins
+    );
     assert_eq!(
         store
             .update_app(

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
+use tessera_api::Origin;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 
 pub use audit::{Actor, AuditAction, AuditEvent, AuditQuery, AuditRecord};
@@ -73,6 +74,9 @@ pub struct App {
     pub session_ttl_secs: Option<u64>,
     /// Sessions of the app opened at or before this time no longer work.
     pub sessions_revoked_before: Option<i64>,
+    /// The web origins of the app's pages (CORS), besides the authority's
+    /// `cors.allowed_origins`.
+    pub allowed_origins: Vec<Origin>,
 }
 
 /// What [`Store::update_app`] changes; `None` fields are kept.
@@ -82,6 +86,8 @@ pub struct AppChange {
     pub name: Option<String>,
     /// A new session lifetime; `Some(None)` returns to the authority's.
     pub session_ttl_secs: Option<Option<u64>>,
+    /// A new list of allowed origins (replacing the old).
+    pub allowed_origins: Option<Vec<Origin>>,
 }
 
 /// A registered public key of a provider.

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::AnyPool;
 use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools};
+use tessera_api::Origin;
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
 
 use super::{
@@ -19,13 +20,15 @@ use super::{
 
 /// Apps are created without a revoke-before instant; an import sets it after.
 const INSERT_APP: &str =
-    "INSERT INTO apps (app_id, provider_id, environment, name, created_at, session_ttl_secs) VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO apps (app_id, provider_id, environment, name, created_at, session_ttl_secs, allowed_origins) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const APP: &str = "SELECT * FROM apps WHERE app_id = $1";
 const APPS: &str = "SELECT * FROM apps ORDER BY app_id";
 const APPS_PAGE: &str = "SELECT * FROM apps WHERE app_id > $1 ORDER BY app_id LIMIT $2";
-/// `$3 = 1`: set the session lifetime to `$4` (NULL: the default).
+/// `$3 = 1`: set the session lifetime to `$4` (NULL: the default);
+/// `$5`: the allowed origins, unless NULL.
 const UPDATE_APP: &str = "UPDATE apps SET name = COALESCE($2, name),
-     session_ttl_secs = CASE WHEN $3 = 1 THEN $4 ELSE session_ttl_secs END
+     session_ttl_secs = CASE WHEN $3 = 1 THEN $4 ELSE session_ttl_secs END,
+     allowed_origins = COALESCE($5, allowed_origins)
      WHERE app_id = $1 RETURNING *";
 const INSERT_KEY: &str = "INSERT INTO keys (kid, provider_id, spki_der, fingerprint, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)";
 const KEY: &str = "SELECT * FROM keys WHERE kid = $1";
@@ -124,6 +127,7 @@ struct AppRow {
     created_at: i64,
     session_ttl_secs: Option<i64>,
     sessions_revoked_before: Option<i64>,
+    allowed_origins: String,
 }
 
 impl AppRow {
@@ -142,8 +146,15 @@ impl AppRow {
                 })
                 .transpose()?,
             sessions_revoked_before: self.sessions_revoked_before,
+            allowed_origins: serde_json::from_str(&self.allowed_origins)
+                .map_err(|e| StoreError::Corrupt(format!("allowed origins: {e}")))?,
         })
     }
+}
+
+/// The `allowed_origins` column of origins.
+fn origins_column(origins: &[Origin]) -> String {
+    serde_json::to_string(origins).unwrap_or_else(|_| "[]".into())
 }
 
 /// A row of `keys`.
@@ -402,6 +413,7 @@ impl Store for SqlStore {
             .bind(&app.name)
             .bind(app.created_at)
             .bind(app.session_ttl_secs.map(ttl_column))
+            .bind(origins_column(&app.allowed_origins))
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -455,6 +467,7 @@ impl Store for SqlStore {
             .bind(change.name.as_deref())
             .bind(i64::from(change.session_ttl_secs.is_some()))
             .bind(change.session_ttl_secs.flatten().map(ttl_column))
+            .bind(change.allowed_origins.as_deref().map(origins_column))
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;

@@ -1,0 +1,294 @@
+//! Cross-origin requests from browsers (CORS), the same way on both
+//! services.
+//!
+//! A request whose `Origin` is another origin than the service's own is
+//! served only when that origin is listed: by the configuration, or (on the
+//! authority) by an app. An allowed origin gets its own origin back in
+//! `Access-Control-Allow-Origin`, with credentials allowed (never `*`); a
+//! preflight from it is answered 204 with the methods and headers clients
+//! send and a cache lifetime. Any other origin gets 403 `origin_not_allowed`
+//! without CORS headers, and its request never reaches a handler. Handlers
+//! that learn the request's app later (its session, its `app_id`) hold the
+//! origin to that app's list with [`CrossOrigin::check`].
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{ApiError, ErrorId};
+use crate::origin::Origin;
+
+/// The methods a preflight may ask for.
+pub const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
+
+/// The request headers a preflight may ask for: what Tessera's and Layer's
+/// clients send.
+pub const ALLOWED_HEADERS: [&str; 6] = [
+    "accept",
+    "authorization",
+    "client-id",
+    "content-type",
+    "layer-xdk-version",
+    "x-request-id",
+];
+
+/// The response headers a page may read besides the simple ones.
+const EXPOSED_HEADERS: &str = "retry-after, www-authenticate, x-request-id";
+
+/// A future of [`OriginPolicy`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which origins are listed at all (by the configuration or by any app):
+/// the origins a preflight or a request without an app is served for.
+pub trait OriginPolicy: Send + Sync + 'static {
+    /// Whether `origin` is listed.
+    fn is_listed<'a>(&'a self, origin: &'a Origin) -> BoxFuture<'a, bool>;
+}
+
+/// A fixed list of origins (the identity service's, or a test's).
+#[derive(Debug, Clone, Default)]
+pub struct ListedOrigins(pub BTreeSet<Origin>);
+
+impl OriginPolicy for ListedOrigins {
+    fn is_listed<'a>(&'a self, origin: &'a Origin) -> BoxFuture<'a, bool> {
+        Box::pin(async move { self.0.contains(origin) })
+    }
+}
+
+/// `[cors]` of both services' configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins whose pages may call the service (the authority adds each
+    /// app's own list for that app's requests). Exact origins
+    /// (`https://app.example.com`); `*` is refused.
+    pub allowed_origins: BTreeSet<Origin>,
+    /// How long a browser may cache a preflight's answer, in seconds.
+    pub max_age_secs: u64,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        CorsConfig {
+            allowed_origins: BTreeSet::new(),
+            max_age_secs: 600,
+        }
+    }
+}
+
+/// The CORS settings of a service.
+#[derive(Clone)]
+pub struct Cors {
+    policy: Arc<dyn OriginPolicy>,
+    max_age_secs: u64,
+    same_origin_only: &'static [&'static str],
+}
+
+impl std::fmt::Debug for Cors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cors")
+            .field("max_age_secs", &self.max_age_secs)
+            .field("same_origin_only", &self.same_origin_only)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cors {
+    /// Origins as `policy` lists them; preflights cached `max_age_secs`.
+    pub fn new(policy: Arc<dyn OriginPolicy>, max_age_secs: u64) -> Self {
+        Cors {
+            policy,
+            max_age_secs,
+            same_origin_only: &[],
+        }
+    }
+
+    /// Same-origin requests only, whatever the policy lists, for paths
+    /// under these prefixes (the admin API).
+    pub fn same_origin_only(mut self, prefixes: &'static [&'static str]) -> Self {
+        self.same_origin_only = prefixes;
+        self
+    }
+
+    /// No origin but the service's own.
+    pub fn none() -> Self {
+        Cors::new(Arc::new(ListedOrigins::default()), 0)
+    }
+}
+
+/// The origin of a cross-origin request that was let through because the
+/// configuration or some app lists it (`None` for same-origin requests and
+/// requests without `Origin`, such as every non-browser client's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrossOrigin(pub Option<Origin>);
+
+impl CrossOrigin {
+    /// 403 `origin_not_allowed` unless the request is same-origin or
+    /// `allowed` holds for its origin (the app's list, the configuration's).
+    pub fn check(&self, allowed: impl FnOnce(&Origin) -> bool) -> Result<(), ApiError> {
+        match &self.0 {
+            Some(origin) if !allowed(origin) => Err(refused(origin)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CrossOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<CrossOrigin>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+fn refused(origin: &Origin) -> ApiError {
+    ApiError::new(
+        ErrorId::OriginNotAllowed,
+        format!("requests from {origin} are not allowed; the app's operator lists the origins of its web pages"),
+    )
+}
+
+fn refused_unparsed() -> ApiError {
+    ApiError::new(
+        ErrorId::OriginNotAllowed,
+        "requests from this origin are not allowed",
+    )
+}
+
+/// The middleware: see the module's documentation.
+pub(crate) async fn cors(cors: Cors, mut request: Request, next: Next) -> Response {
+    let Some(sent) = request.headers().get(header::ORIGIN) else {
+        return next.run(request).await;
+    };
+    let origin = sent.to_str().ok().and_then(|s| s.parse::<Origin>().ok());
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if !preflight && is_same_origin(origin.as_ref(), request.headers()) {
+        return next.run(request).await;
+    }
+    let Some(origin) = origin else {
+        return with_vary(refused_unparsed().into_response());
+    };
+    let path = request.uri().path();
+    let listed = !cors.same_origin_only.iter().any(|p| path.starts_with(p))
+        && cors.policy.is_listed(&origin).await;
+    if !listed {
+        return with_vary(refused(&origin).into_response());
+    }
+    if preflight {
+        return preflight_answer(&cors, &origin, request.headers());
+    }
+    request
+        .extensions_mut()
+        .insert(CrossOrigin(Some(origin.clone())));
+    let mut response = next.run(request).await;
+    if response.extensions().get::<ErrorId>() != Some(&ErrorId::OriginNotAllowed) {
+        let headers = response.headers_mut();
+        allow(headers, &origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
+    }
+    with_vary(response)
+}
+
+/// Whether `Origin` names the host the request was sent to: a page of the
+/// service itself.
+fn is_same_origin(origin: Option<&Origin>, headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin, host.and_then(Origin::http)) {
+        (Some(origin), Some(own)) => origin.authority() == own.authority(),
+        _ => false,
+    }
+}
+
+fn preflight_answer(cors: &Cors, origin: &Origin, headers: &HeaderMap) -> Response {
+    let method_ok = headers
+        .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+        .and_then(|m| m.to_str().ok())
+        .is_some_and(|m| ALLOWED_METHODS.split(", ").any(|allowed| allowed == m));
+    let asked: Vec<String> = headers
+        .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    let unknown = asked
+        .iter()
+        .find(|h| !ALLOWED_HEADERS.contains(&h.as_str()));
+    if !method_ok {
+        return with_vary(
+            ApiError::new(
+                ErrorId::OriginNotAllowed,
+                format!("cross-origin requests may use {ALLOWED_METHODS}"),
+            )
+            .into_response(),
+        );
+    }
+    if let Some(unknown) = unknown {
+        return with_vary(
+            ApiError::new(
+                ErrorId::OriginNotAllowed,
+                format!(
+                    "cross-origin requests may not send the header `{}`; allowed: {}",
+                    unknown.chars().take(64).collect::<String>(),
+                    ALLOWED_HEADERS.join(", ")
+                ),
+            )
+            .into_response(),
+        );
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let out = response.headers_mut();
+    allow(out, origin);
+    out.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(ALLOWED_METHODS),
+    );
+    out.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_str(&ALLOWED_HEADERS.join(", ")).expect("header names are ASCII"),
+    );
+    out.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from(cors.max_age_secs),
+    );
+    with_vary(response)
+}
+
+fn allow(headers: &mut HeaderMap, origin: &Origin) {
+    if let Ok(value) = HeaderValue::from_str(origin.as_str()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+}
+
+/// Answers differ by origin and by what a preflight asks.
+fn with_vary(mut response: Response) -> Response {
+    response.headers_mut().append(
+        header::VARY,
+        HeaderValue::from_static(
+            "origin, access-control-request-method, access-control-request-headers",
+        ),
+    );
+    response
+}
