@@ -102,6 +102,23 @@ setup_python() {
   export TESSERA_TEST_SCHEMATHESIS=$venv/bin/schemathesis
 }
 
+# Debian's Chromium (headless, driven by playwright-core) for the browser tests.
+setup_chromium() {
+  apt_install chromium
+  export TESSERA_TEST_CHROMIUM=/usr/bin/chromium
+  "$TESSERA_TEST_CHROMIUM" --version
+}
+
+# The npm packages of the JavaScript client and of the browser tests,
+# exactly as their package-lock.json files name them.
+setup_node_packages() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  local dir
+  for dir in clients/js tests/browser; do
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  done
+}
+
 setup_softhsm() {
   apt_install softhsm2 opensc
   local dir=$TEST_DIR/softhsm module=/usr/lib/softhsm/libsofthsm2.so

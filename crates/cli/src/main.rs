@@ -35,7 +35,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the authority and an identity service on embedded defaults
-    /// (SQLite, a generated development key, a staging app, a demo user).
+    /// (SQLite, a generated development key, a staging app, two demo
+    /// users, and a demo page at /demo).
     Up(up::UpArgs),
     /// Run the client's whole flow against `tessera up`, printing each step.
     Demo(up::DemoArgs),

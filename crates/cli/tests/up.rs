@@ -13,6 +13,8 @@ fn up(dir: &std::path::Path) -> Child {
             "127.0.0.1:0",
             "--identity-listen",
             "127.0.0.1:0",
+            "--demo-listen",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(dir)

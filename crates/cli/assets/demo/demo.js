@@ -80,7 +80,7 @@ async function start() {
   client = new Client({ authority: config.authority, appId: config.app_id });
   client.on("connected", ({ authority }) => log("connected", authority));
   client.on("authentication-challenge", ({ nonce }) => {
-    log("authentication-challenge", `nonce ${nonce.slice(0, 8)}…`);
+    log("authentication-challenge", `nonce …${nonce.slice(-8)}`);
     if (!credentials) {
       client.rejectAuthenticationChallenge("sign in first");
       return;
