@@ -71,6 +71,32 @@ fn no_cors_headers(headers: &HeaderMap) {
     }
 }
 
+/// The JSON answer of a POST of `body` to `url`.
+async fn post_json(url: String, body: Value) -> Value {
+    http()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The JSON answer of an admin GET of `path`.
+async fn admin_json(s: &Deployment, path: String) -> Value {
+    http()
+        .get(format!("{}{path}", s.authority))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn error_id(response: reqwest::Response) -> String {
     let body: Value = response.json().await.unwrap();
     body["id"].as_str().unwrap().to_owned()
@@ -78,24 +104,12 @@ async fn error_id(response: reqwest::Response) -> String {
 
 /// A fresh identity token for `username`, bound to the app.
 async fn identity_token(s: &Deployment, username: &str) -> String {
-    let nonce: Value = http()
-        .post(format!("{}/nonces", s.authority))
-        .json(&json!({"app_id": s.app_id.to_string()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token: Value = http()
-        .post(format!("{}/identity_tokens", s.identity))
-        .json(&json!({"nonce": nonce["nonce"], "username": username, "password": format!("{username}-password")}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nonce = tessera_tests::nonce_at(&http(), &s.authority, &s.app_id.to_string()).await;
+    let token = post_json(
+        format!("{}/identity_tokens", s.identity),
+        json!({"nonce": nonce, "username": username, "password": format!("{username}-password")}),
+    )
+    .await;
     token["identity_token"].as_str().unwrap().to_owned()
 }
 
@@ -256,19 +270,7 @@ async fn a_refused_origin_gets_no_cors_headers_and_its_request_is_not_acted_on()
         .await
         .unwrap();
     assert_eq!(admin.status(), 403);
-    let app: Value = http()
-        .get(format!(
-            "{}/admin/apps/{}",
-            s.authority,
-            encode(&s.app_id.to_string())
-        ))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let app = admin_json(&s, format!("/admin/apps/{}", encode(&s.app_id.to_string()))).await;
     assert_ne!(app["name"], "renamed from a page");
 
     // The identity service: unlisted pages get nothing signed.
@@ -389,19 +391,11 @@ async fn delete_by_session_token_ends_the_session_everywhere() {
     let body: Value = again.json().await.unwrap();
     assert!(body["data"]["nonce"].as_str().is_some());
     // The trail records the user's deauthentication.
-    let trail: Value = http()
-        .get(format!(
-            "{}/admin/audit?app_id={}",
-            s.authority,
-            encode(&s.app_id.to_string())
-        ))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trail = admin_json(
+        &s,
+        format!("/admin/audit?app_id={}", encode(&s.app_id.to_string())),
+    )
+    .await;
     let ended = trail["events"]
         .as_array()
         .unwrap()
@@ -471,15 +465,11 @@ async fn identities_of_the_same_app_in_layers_shape() {
     let nonce = tessera_tests::nonce_at(&http(), &s.authority, &other_app).await;
     let carol_token =
         tessera_tests::token(&signer, &tessera_tests::claims(provider, "carol", &nonce)).await;
-    let opened: Value = http()
-        .post(format!("{}/sessions", s.authority))
-        .json(&json!({"app_id": other_app, "identity_token": carol_token}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let opened = post_json(
+        format!("{}/sessions", s.authority),
+        json!({"app_id": other_app, "identity_token": carol_token}),
+    )
+    .await;
     let carol = opened["session_token"].as_str().unwrap().to_owned();
     let elsewhere = get(ada_path.clone(), Some(carol.clone())).await.unwrap();
     assert_eq!(elsewhere.status(), 404);

@@ -19,7 +19,7 @@ use tessera_api::{ApiError, JsonObject};
 use tessera_claims::{AppId, Profile, UserId, MAX_AVATAR_URL_CHARS, MAX_NAME_CHARS};
 
 use super::admin::Admin;
-use super::sessions::{identity_body, CurrentSession};
+use super::sessions::{identity_body, shown_identity, CurrentSession};
 use super::users::app_and_user;
 use crate::caller::Caller;
 use crate::store::{Actor, AuditAction, AuditEvent, IdentityChange};
@@ -210,12 +210,8 @@ pub(crate) async fn get(
     ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<Json<Identity>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
-    let identity = state
-        .store
-        .identity(&app.app_id, &user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no identity for this user"))?;
-    Ok(Json(identity_body(&identity, &caller.base_url)))
+    let missing = "no identity for this user";
+    shown_identity(&state, &app.app_id, &user_id, &caller.base_url, missing).await
 }
 
 #[utoipa::path(
@@ -235,14 +231,9 @@ pub(crate) async fn get_of_app(
     CurrentSession(session): CurrentSession,
     ApiPath(UserPath { user_id }): ApiPath<UserPath>,
 ) -> Result<Json<Identity>, ApiError> {
-    let not_found = || ApiError::not_found("the app has no identity for this user id");
-    let user_id = UserId::new(user_id).map_err(|_| not_found())?;
-    let identity = state
-        .store
-        .identity(&session.app_id, &user_id)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(Json(identity_body(&identity, &caller.base_url)))
+    let missing = "the app has no identity for this user id";
+    let user_id = UserId::new(user_id).map_err(|_| ApiError::not_found(missing))?;
+    shown_identity(&state, &session.app_id, &user_id, &caller.base_url, missing).await
 }
 
 /// Every member an operator may change.

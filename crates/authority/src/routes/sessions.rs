@@ -14,7 +14,9 @@ use tessera_api::server::limit::client_key;
 use tessera_api::server::{created, ApiJson, ApiPath, ClientAddr, CrossOrigin};
 use tessera_api::ErrorBody;
 use tessera_api::{rfc3339, ApiError, ErrorId};
-use tessera_claims::{verify, Clock, Profile, Reason, Rejection, URL_DECODED_NONCE_HINT};
+use tessera_claims::{
+    verify, AppId, Clock, Profile, Reason, Rejection, UserId, URL_DECODED_NONCE_HINT,
+};
 
 use super::find_app_from;
 use crate::bearer::{NonceHash, SessionToken, SessionTokenHash};
@@ -406,12 +408,26 @@ pub(crate) async fn me(
     caller: Caller,
     CurrentSession(session): CurrentSession,
 ) -> Result<Json<Identity>, ApiError> {
+    let (app_id, user_id) = (&session.app_id, &session.user_id);
+    let missing = "no identity for this session";
+    shown_identity(&state, app_id, user_id, &caller.base_url, missing).await
+}
+
+/// The identity of `user_id` in `app_id` as the API shows it; 404
+/// `not_found` saying `missing` when the app has none.
+pub(crate) async fn shown_identity(
+    state: &AppState,
+    app_id: &AppId,
+    user_id: &UserId,
+    base_url: &str,
+    missing: &str,
+) -> Result<Json<Identity>, ApiError> {
     let identity = state
         .store
-        .identity(&session.app_id, &session.user_id)
+        .identity(app_id, user_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("no identity for this session"))?;
-    Ok(Json(identity_body(&identity, &caller.base_url)))
+        .ok_or_else(|| ApiError::not_found(missing))?;
+    Ok(Json(identity_body(&identity, base_url)))
 }
 
 #[cfg(test)]
