@@ -460,11 +460,15 @@ async fn failed_logins_from_many_addresses_neither_stall_nor_lock_out_nor_grow_m
     assert_eq!(a.status, 200, "{}", a.body);
 
     // 600 wrong passwords for alice, all at once, from 600 addresses; her
-    // own login meanwhile is answered within 2 s, or told 503 at once.
+    // own login meanwhile waits behind at most the password queue (32
+    // checks) and the workers' checks in progress, not behind the flood, or
+    // is told 503 at once. Counted in checks, not seconds, so that a slow
+    // or busy machine does not change the verdict.
+    let checked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let attackers = {
-        let url = url.clone();
+        let (url, checked) = (url.clone(), checked.clone());
         tokio::spawn(flood(600, 600, move |i| {
-            let url = url.clone();
+            let (url, checked) = (url.clone(), checked.clone());
             async move {
                 let http = client_from(Ipv4Addr::new(
                     127,
@@ -472,26 +476,33 @@ async fn failed_logins_from_many_addresses_neither_stall_nor_lock_out_nor_grow_m
                     2 + (i / 200) as u8,
                     1 + (i % 200) as u8,
                 ));
-                login(&http, &url, "alice", &format!("wrong-{i}")).await
+                let a = login(&http, &url, "alice", &format!("wrong-{i}")).await;
+                if a.status == 401 {
+                    checked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                a
             }
         }))
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
+    let checked_before = checked.load(std::sync::atomic::Ordering::SeqCst);
     let a = login(&alice, &url, "alice", "alice-password").await;
-    let took = started.elapsed();
+    let checked_meanwhile = checked.load(std::sync::atomic::Ordering::SeqCst) - checked_before;
     eprintln!(
-        "a valid login among 600 failing ones: {} in {took:?}",
-        a.status
+        "a valid login among 600 failing ones: {} in {:?}, after {checked_meanwhile} failed checks",
+        a.status,
+        started.elapsed()
     );
     match a.status {
-        200 => assert!(took <= Duration::from_secs(2), "answered after {took:?}"),
-        503 => {
-            assert!(a.retry_after.is_some());
-            assert!(took <= Duration::from_secs(2), "503 after {took:?}");
-        }
+        200 => {}
+        503 => assert!(a.retry_after.is_some()),
         other => panic!("{other}: {}", a.body),
     }
+    assert!(
+        checked_meanwhile <= 100,
+        "the valid login waited behind {checked_meanwhile} failed checks"
+    );
     for a in attackers.await.unwrap() {
         assert_refused(&a);
     }
