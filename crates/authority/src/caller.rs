@@ -26,9 +26,6 @@ pub(crate) struct Caller {
     pub user_agent: Option<String>,
     /// The page's origin when a browser sent the request from another one.
     pub origin: CrossOrigin,
-    /// The authority's URL as the client reached it: `public_url`, else
-    /// `http://` and the request's `Host`.
-    pub base_url: String,
 }
 
 /// A header's value when it is printable ASCII, cut to [`MAX_RECORDED`].
@@ -40,36 +37,44 @@ fn printable(headers: &HeaderMap, name: &str) -> Option<String> {
     Some(value[..value.len().min(MAX_RECORDED)].to_owned())
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ClientAddr(address) = ClientAddr::from_request_parts(parts, state).await?;
+        let origin = CrossOrigin::from_request_parts(parts, state).await?;
+        Ok(Caller {
+            address,
+            request_id: printable(&parts.headers, "x-request-id"),
+            user_agent: printable(&parts.headers, header::USER_AGENT.as_str()),
+            origin,
+        })
+    }
+}
+
+/// The authority's URL as the client reached it, for identities' `url`:
+/// `public_url`, else `http://` and the request's `Host`.
+pub(crate) struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ClientAddr(address) = ClientAddr::from_request_parts(parts, state).await?;
-        let origin = CrossOrigin::from_request_parts(parts, state).await?;
-        let base_url = match &state.config.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let host = parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .and_then(Origin::http);
-                match host {
-                    Some(origin) => origin.to_string(),
-                    None => format!("http://{}", state.config.listen),
-                }
-            }
-        };
-        Ok(Caller {
-            address,
-            request_id: printable(&parts.headers, "x-request-id"),
-            user_agent: printable(&parts.headers, header::USER_AGENT.as_str()),
-            origin,
-            base_url,
-        })
+        if let Some(url) = &state.config.public_url {
+            return Ok(BaseUrl(url.trim_end_matches('/').to_owned()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(Origin::http);
+        Ok(BaseUrl(match host {
+            Some(origin) => origin.to_string(),
+            None => format!("http://{}", state.config.listen),
+        }))
     }
 }
 

@@ -10,6 +10,7 @@ use tessera_claims::{AppId, ProviderId, PublicKey, SystemTime, TimeSource, Trust
 use crate::bearer::AdminToken;
 use tessera_api::server::cors::{BoxFuture, OriginPolicy};
 use tessera_api::server::limit::{client_key, Limiter};
+use tessera_api::server::CrossOrigin;
 use tessera_api::{ApiError, Origin};
 
 use crate::config::{AuthorityConfig, RateLimitConfig};
@@ -211,10 +212,16 @@ impl AppState {
         *self.origins.write().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    /// Whether pages of `origin` may call the authority for `app`: the
-    /// configuration or the app lists it.
-    pub fn origin_allowed(&self, app: &App, origin: &Origin) -> bool {
-        self.config.cors.allowed_origins.contains(origin) || app.allowed_origins.contains(origin)
+    /// 403 `origin_not_allowed` unless the request is same-origin or the
+    /// configuration or `app` lists the page's origin.
+    pub fn check_origin(
+        &self,
+        app: &App,
+        origin: &CrossOrigin,
+    ) -> std::result::Result<(), ApiError> {
+        origin.check(|o| {
+            self.config.cors.allowed_origins.contains(o) || app.allowed_origins.contains(o)
+        })
     }
 
     /// Whether the configuration or any app lists `origin` (what a

@@ -28,16 +28,10 @@ use crate::origin::Origin;
 /// The methods a preflight may ask for.
 pub const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
 
-/// The request headers a preflight may ask for: what Tessera's and Layer's
-/// clients send.
-pub const ALLOWED_HEADERS: [&str; 6] = [
-    "accept",
-    "authorization",
-    "client-id",
-    "content-type",
-    "layer-xdk-version",
-    "x-request-id",
-];
+/// The request headers a preflight may ask for, as sent in
+/// `Access-Control-Allow-Headers`: what Tessera's and Layer's clients send.
+pub const ALLOWED_HEADERS: &str =
+    "accept, authorization, client-id, content-type, layer-xdk-version, x-request-id";
 
 /// The response headers a page may read besides the simple ones.
 const EXPOSED_HEADERS: &str = "retry-after, www-authenticate, x-request-id";
@@ -159,13 +153,6 @@ fn refused(origin: &Origin) -> ApiError {
     )
 }
 
-fn refused_unparsed() -> ApiError {
-    ApiError::new(
-        ErrorId::OriginNotAllowed,
-        "requests from this origin are not allowed",
-    )
-}
-
 /// The middleware: see the module's documentation.
 pub(crate) async fn cors(cors: Cors, mut request: Request, next: Next) -> Response {
     let Some(sent) = request.headers().get(header::ORIGIN) else {
@@ -179,31 +166,56 @@ pub(crate) async fn cors(cors: Cors, mut request: Request, next: Next) -> Respon
     if !preflight && is_same_origin(origin.as_ref(), request.headers()) {
         return next.run(request).await;
     }
-    let Some(origin) = origin else {
-        return with_vary(refused_unparsed().into_response());
-    };
+    // Answers differ by origin and by what a preflight asks.
     let path = request.uri().path();
-    let listed = !cors.same_origin_only.iter().any(|p| path.starts_with(p))
-        && cors.policy.is_listed(&origin).await;
-    if !listed {
-        return with_vary(refused(&origin).into_response());
+    let same_origin_only = cors.same_origin_only.iter().any(|p| path.starts_with(p));
+    let mut response = match listed(&cors, origin, same_origin_only).await {
+        Err(refusal) => refusal.into_response(),
+        Ok(origin) if preflight => match preflight_answer(&cors, &origin, request.headers()) {
+            Ok(answer) => answer,
+            Err(refusal) => refusal.into_response(),
+        },
+        Ok(origin) => {
+            request
+                .extensions_mut()
+                .insert(CrossOrigin(Some(origin.clone())));
+            let mut response = next.run(request).await;
+            if response.extensions().get::<ErrorId>() != Some(&ErrorId::OriginNotAllowed) {
+                allow(response.headers_mut(), &origin);
+                response.headers_mut().insert(
+                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                    HeaderValue::from_static(EXPOSED_HEADERS),
+                );
+            }
+            response
+        }
+    };
+    response.headers_mut().append(
+        header::VARY,
+        HeaderValue::from_static(
+            "origin, access-control-request-method, access-control-request-headers",
+        ),
+    );
+    response
+}
+
+/// The request's origin when the policy lists it and the path is not
+/// `same_origin_only`.
+async fn listed(
+    cors: &Cors,
+    origin: Option<Origin>,
+    same_origin_only: bool,
+) -> Result<Origin, ApiError> {
+    let Some(origin) = origin else {
+        return Err(ApiError::new(
+            ErrorId::OriginNotAllowed,
+            "requests from this origin are not allowed",
+        ));
+    };
+    if same_origin_only || !cors.policy.is_listed(&origin).await {
+        return Err(refused(&origin));
     }
-    if preflight {
-        return preflight_answer(&cors, &origin, request.headers());
-    }
-    request
-        .extensions_mut()
-        .insert(CrossOrigin(Some(origin.clone())));
-    let mut response = next.run(request).await;
-    if response.extensions().get::<ErrorId>() != Some(&ErrorId::OriginNotAllowed) {
-        let headers = response.headers_mut();
-        allow(headers, &origin);
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSED_HEADERS),
-        );
-    }
-    with_vary(response)
+    Ok(origin)
 }
 
 /// Whether `Origin` names the host the request was sent to: a page of the
@@ -216,43 +228,39 @@ fn is_same_origin(origin: Option<&Origin>, headers: &HeaderMap) -> bool {
     }
 }
 
-fn preflight_answer(cors: &Cors, origin: &Origin, headers: &HeaderMap) -> Response {
-    let method_ok = headers
+/// 204 with what a listed origin may send, or 403 when the preflight asks
+/// for another method or header.
+fn preflight_answer(
+    cors: &Cors,
+    origin: &Origin,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let allowed = |list: &str, item: &str| list.split(", ").any(|a| a == item);
+    let method = headers
         .get(header::ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|m| m.to_str().ok())
-        .is_some_and(|m| ALLOWED_METHODS.split(", ").any(|allowed| allowed == m));
-    let asked: Vec<String> = headers
+        .unwrap_or_default();
+    if !allowed(ALLOWED_METHODS, method) {
+        return Err(ApiError::new(
+            ErrorId::OriginNotAllowed,
+            format!("cross-origin requests may use {ALLOWED_METHODS}"),
+        ));
+    }
+    let unknown = headers
         .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|h| h.trim().to_ascii_lowercase())
-        .filter(|h| !h.is_empty())
-        .collect();
-    let unknown = asked
-        .iter()
-        .find(|h| !ALLOWED_HEADERS.contains(&h.as_str()));
-    if !method_ok {
-        return with_vary(
-            ApiError::new(
-                ErrorId::OriginNotAllowed,
-                format!("cross-origin requests may use {ALLOWED_METHODS}"),
-            )
-            .into_response(),
-        );
-    }
+        .find(|h| !h.is_empty() && !allowed(ALLOWED_HEADERS, h));
     if let Some(unknown) = unknown {
-        return with_vary(
-            ApiError::new(
-                ErrorId::OriginNotAllowed,
-                format!(
-                    "cross-origin requests may not send the header `{}`; allowed: {}",
-                    unknown.chars().take(64).collect::<String>(),
-                    ALLOWED_HEADERS.join(", ")
-                ),
-            )
-            .into_response(),
-        );
+        return Err(ApiError::new(
+            ErrorId::OriginNotAllowed,
+            format!(
+                "cross-origin requests may not send the header `{}`; allowed: {ALLOWED_HEADERS}",
+                unknown.chars().take(64).collect::<String>(),
+            ),
+        ));
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     let out = response.headers_mut();
@@ -263,13 +271,13 @@ fn preflight_answer(cors: &Cors, origin: &Origin, headers: &HeaderMap) -> Respon
     );
     out.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_str(&ALLOWED_HEADERS.join(", ")).expect("header names are ASCII"),
+        HeaderValue::from_static(ALLOWED_HEADERS),
     );
     out.insert(
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from(cors.max_age_secs),
     );
-    with_vary(response)
+    Ok(response)
 }
 
 fn allow(headers: &mut HeaderMap, origin: &Origin) {
@@ -280,15 +288,4 @@ fn allow(headers: &mut HeaderMap, origin: &Origin) {
             HeaderValue::from_static("true"),
         );
     }
-}
-
-/// Answers differ by origin and by what a preflight asks.
-fn with_vary(mut response: Response) -> Response {
-    response.headers_mut().append(
-        header::VARY,
-        HeaderValue::from_static(
-            "origin, access-control-request-method, access-control-request-headers",
-        ),
-    );
-    response
 }

@@ -88,34 +88,30 @@ pub fn acceptable(accept: Option<&str>) -> bool {
     let Some(accept) = accept else { return true };
     let mut layer_versions_only = true;
     for range in accept.split(',') {
-        let mut params = range.split(';');
-        let essence = params
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        let quality_zero = range
-            .split(';')
-            .skip(1)
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .any(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0));
-        if quality_zero {
+        let mut parts = range.split(';');
+        let essence = parts.next().unwrap_or_default().trim();
+        let params: Vec<(&str, &str)> = parts
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
+            .collect();
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        };
+        if param("q").and_then(|q| q.parse::<f32>().ok()) == Some(0.0) {
             continue;
         }
-        if essence != LAYER_MEDIA_TYPE {
+        if !essence.eq_ignore_ascii_case(LAYER_MEDIA_TYPE) {
             layer_versions_only = false;
             continue;
         }
-        let version = params
-            .filter_map(|p| p.trim().split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
-            .map(|(_, v)| v.trim().trim_matches('"').to_owned());
-        match version {
-            None => return true,
-            Some(v) if matches!(v.as_str(), "1.0" | "2.0" | "3.0" | "1" | "2" | "3") => {
-                return true
-            }
-            Some(_) => {}
+        if matches!(
+            param("version"),
+            None | Some("1.0" | "2.0" | "3.0" | "1" | "2" | "3")
+        ) {
+            return true;
         }
     }
     !layer_versions_only

@@ -21,7 +21,7 @@ use tessera_claims::{AppId, Profile, UserId, MAX_AVATAR_URL_CHARS, MAX_NAME_CHAR
 use super::admin::Admin;
 use super::sessions::{identity_body, shown_identity, CurrentSession};
 use super::users::app_and_user;
-use crate::caller::Caller;
+use crate::caller::{BaseUrl, Caller};
 use crate::store::{Actor, AuditAction, AuditEvent, IdentityChange};
 use crate::AppState;
 
@@ -205,13 +205,14 @@ async fn apply(
 )]
 /// `GET /admin/apps/{app_id}/identities/{user_id}`.
 pub(crate) async fn get(
-    Admin(caller): Admin,
+    _: Admin,
     State(state): State<AppState>,
+    BaseUrl(base_url): BaseUrl,
     ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<Json<Identity>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
     let missing = "no identity for this user";
-    shown_identity(&state, &app.app_id, &user_id, &caller.base_url, missing).await
+    shown_identity(&state, &app.app_id, &user_id, &base_url, missing).await
 }
 
 #[utoipa::path(
@@ -227,13 +228,13 @@ pub(crate) async fn get(
 /// other apps are not found).
 pub(crate) async fn get_of_app(
     State(state): State<AppState>,
-    caller: Caller,
+    BaseUrl(base_url): BaseUrl,
     CurrentSession(session): CurrentSession,
     ApiPath(UserPath { user_id }): ApiPath<UserPath>,
 ) -> Result<Json<Identity>, ApiError> {
     let missing = "the app has no identity for this user id";
     let user_id = UserId::new(user_id).map_err(|_| ApiError::not_found(missing))?;
-    shown_identity(&state, &session.app_id, &user_id, &caller.base_url, missing).await
+    shown_identity(&state, &session.app_id, &user_id, &base_url, missing).await
 }
 
 /// Every member an operator may change.
@@ -261,12 +262,12 @@ const ALL_FIELDS: [&str; 7] = [
 pub(crate) async fn update(
     admin: Admin,
     State(state): State<AppState>,
+    BaseUrl(base_url): BaseUrl,
     ApiPath(path): ApiPath<AppUserPath>,
     ApiJson(body): ApiJson<JsonObject>,
 ) -> Result<Json<Identity>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
     let event = admin.event(&state, AuditAction::IdentityChanged, app.app_id);
-    let base_url = &admin.0.base_url;
     let identity = apply(
         &state,
         &app.app_id,
@@ -274,7 +275,7 @@ pub(crate) async fn update(
         &body,
         &ALL_FIELDS,
         event,
-        base_url,
+        &base_url,
     )
     .await?;
     Ok(Json(identity))
@@ -293,6 +294,7 @@ pub(crate) async fn update(
 pub(crate) async fn update_me(
     State(state): State<AppState>,
     caller: Caller,
+    BaseUrl(base_url): BaseUrl,
     CurrentSession(session): CurrentSession,
     ApiJson(body): ApiJson<JsonObject>,
 ) -> Result<Json<Identity>, ApiError> {
@@ -307,7 +309,7 @@ pub(crate) async fn update_me(
         &body,
         &DISPLAY_FIELDS,
         event,
-        &caller.base_url,
+        &base_url,
     )
     .await?;
     Ok(Json(identity))

@@ -144,7 +144,7 @@ pub(crate) async fn find_app_from(
     origin: &CrossOrigin,
 ) -> Result<App, ApiError> {
     let app = find_app(state, app_id).await?;
-    origin.check(|o| state.origin_allowed(&app, o))?;
+    state.check_origin(&app, origin)?;
     Ok(app)
 }
 

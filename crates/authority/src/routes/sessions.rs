@@ -20,7 +20,7 @@ use tessera_claims::{
 
 use super::find_app_from;
 use crate::bearer::{NonceHash, SessionToken, SessionTokenHash};
-use crate::caller::Caller;
+use crate::caller::{BaseUrl, Caller};
 use crate::error::{authentication_required, token_rejected};
 use crate::state::count;
 use crate::store::{
@@ -90,6 +90,7 @@ fn nonce_rejection(refusal: NonceRefusal, nonce: &str) -> Rejection {
 pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    BaseUrl(base_url): BaseUrl,
     body: Result<ApiJson<SessionRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let key = client_key(caller.address);
@@ -99,7 +100,7 @@ pub(crate) async fn create(
         .check(&key)
         .map_err(|wait| ApiError::rate_limited(wait.as_secs()))?;
     let result = match body {
-        Ok(ApiJson(body)) => open(&state, &caller, body).await,
+        Ok(ApiJson(body)) => open(&state, &caller, &base_url, body).await,
         Err(e) => Err(e),
     };
     if let Err(e) = &result {
@@ -122,6 +123,7 @@ fn suspended() -> ApiError {
 async fn open(
     state: &AppState,
     caller: &Caller,
+    base_url: &str,
     body: SessionRequest,
 ) -> Result<Response, ApiError> {
     let app = find_app_from(state, &body.app_id, &caller.origin).await?;
@@ -200,7 +202,7 @@ async fn open(
     Ok(created(SessionResponse {
         session_token: session_token.as_str().to_owned(),
         user_id: claims.prn.as_str().to_owned(),
-        identity: identity_body(&identity, &caller.base_url),
+        identity: identity_body(&identity, base_url),
         expires_at: rfc3339(session.expires_at),
     }))
 }
@@ -297,7 +299,7 @@ async fn live_session(
                     .app(&session.app_id)
                     .await?
                     .ok_or_else(ApiError::invalid_app_id)?;
-                origin.check(|o| state.origin_allowed(&app, o))?;
+                state.check_origin(&app, origin)?;
             }
             if now - session.last_seen_at >= LAST_SEEN_GRANULARITY_SECS {
                 // Off the request's path: a failure only loses precision.
@@ -405,12 +407,12 @@ async fn end(
 /// `GET /identities/me`.
 pub(crate) async fn me(
     State(state): State<AppState>,
-    caller: Caller,
+    BaseUrl(base_url): BaseUrl,
     CurrentSession(session): CurrentSession,
 ) -> Result<Json<Identity>, ApiError> {
     let (app_id, user_id) = (&session.app_id, &session.user_id);
     let missing = "no identity for this session";
-    shown_identity(&state, app_id, user_id, &caller.base_url, missing).await
+    shown_identity(&state, app_id, user_id, &base_url, missing).await
 }
 
 /// The identity of `user_id` in `app_id` as the API shows it; 404

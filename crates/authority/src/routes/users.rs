@@ -13,6 +13,7 @@ use tessera_claims::UserId;
 use super::admin::{clear_revoke_before, set_revoke_before, Admin};
 use super::find_app;
 use super::sessions::identity_body;
+use crate::caller::BaseUrl;
 use crate::store::{App, AuditAction, RevocationScope, SessionRecord};
 use crate::AppState;
 
@@ -55,8 +56,9 @@ fn session_info(session: &SessionRecord) -> SessionInfo {
 /// revoke-before and live sessions. A user the authority never saw is
 /// answered too (no identity, no sessions): a suspension may come first.
 pub(crate) async fn get_user(
-    Admin(caller): Admin,
+    _: Admin,
     State(state): State<AppState>,
+    BaseUrl(base_url): BaseUrl,
     ApiPath(path): ApiPath<AppUserPath>,
 ) -> Result<Json<User>, ApiError> {
     let (app, user_id) = app_and_user(&state, path).await?;
@@ -71,9 +73,7 @@ pub(crate) async fn get_user(
     Ok(Json(User {
         app_id: app.app_id.to_string(),
         user_id: user_id.as_str().to_owned(),
-        identity: identity
-            .as_ref()
-            .map(|i| identity_body(i, &caller.base_url)),
+        identity: identity.as_ref().map(|i| identity_body(i, &base_url)),
         suspended: controls.suspended_at.is_some(),
         suspended_at: controls.suspended_at.map(rfc3339),
         sessions_revoked_before: controls.sessions_revoked_before.map(rfc3339),
