@@ -484,6 +484,8 @@ pub struct AuditQuery {
     pub user_id: Option<String>,
     /// Only events at or after this time (RFC 3339).
     pub since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    pub until: Option<String>,
     /// Only events after this `seq`.
     pub after: Option<i64>,
     /// At most this many (1..=500, default 100).
@@ -573,4 +575,35 @@ pub struct KeyPath {
 pub struct Health {
     /// `ok`.
     pub status: String,
+}
+
+/// `POST /dashboard/sign-in`: the admin token or the dashboard password.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardSignIn {
+    /// The admin token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+    /// The dashboard password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl RequestBody for DashboardSignIn {
+    const OPTIONAL: &'static [&'static str] = &["admin_token", "password"];
+}
+
+impl std::fmt::Debug for DashboardSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DashboardSignIn(..)")
+    }
+}
+
+/// 200 of `POST /dashboard/sign-in`; the sign-in itself is in an HttpOnly
+/// cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardSession {
+    /// Sent back in `X-CSRF-Token` with every change.
+    pub csrf_token: String,
+    /// RFC 3339 UTC: the sign-in ends then at the latest.
+    pub expires_at: String,
 }

@@ -41,6 +41,39 @@ pub struct AuthorityConfig {
     /// behind a TLS proxy), used in identities' `url`; default: `http://`
     /// and the request's `Host`.
     pub public_url: Option<String>,
+    /// The developer dashboard at `/dashboard`.
+    pub dashboard: DashboardConfig,
+}
+
+/// `[dashboard]`: the developer dashboard, signed in with the admin token
+/// or the dashboard password (`TESSERA_DASHBOARD_PASSWORD`, else
+/// `password_file`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Serve `/dashboard` (default off).
+    pub enabled: bool,
+    /// A sign-in lasts at most this long, in seconds (default 8 hours).
+    pub session_ttl_secs: u64,
+    /// A sign-in ends after this long without a request, in seconds
+    /// (default 30 minutes).
+    pub idle_timeout_secs: u64,
+    /// Most signed-in browsers at once; signing in beyond ends the oldest.
+    pub max_sessions: usize,
+    /// File holding the dashboard password, or its argon2id PHC string.
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            session_ttl_secs: 8 * 3600,
+            idle_timeout_secs: 30 * 60,
+            max_sessions: 100,
+            password_file: None,
+        }
+    }
 }
 
 /// `[audit]`.
@@ -72,6 +105,8 @@ pub struct RateLimitConfig {
     pub failed_sessions: u32,
     /// `POST /validate`.
     pub validations: u32,
+    /// Dashboard sign-in attempts.
+    pub sign_ins: u32,
     /// Most client addresses tracked per limit.
     pub max_clients: usize,
 }
@@ -84,6 +119,7 @@ impl Default for RateLimitConfig {
             challenges: 300,
             failed_sessions: 60,
             validations: 120,
+            sign_ins: 10,
             max_clients: tessera_api::server::limit::DEFAULT_CAPACITY,
         }
     }
@@ -146,6 +182,7 @@ impl Default for AuthorityConfig {
             audit: AuditConfig::default(),
             cors: CorsConfig::default(),
             public_url: None,
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -214,6 +251,7 @@ impl AuthorityConfig {
             ("rate_limit.challenges", r.challenges),
             ("rate_limit.failed_sessions", r.failed_sessions),
             ("rate_limit.validations", r.validations),
+            ("rate_limit.sign_ins", r.sign_ins),
         ] {
             if value == 0 {
                 return err(key, "must be at least 1");
@@ -236,6 +274,22 @@ impl AuthorityConfig {
         }
         if !(1..=36_500).contains(&self.audit.retention_days) {
             return err("audit.retention_days", "must be between 1 and 36500 days");
+        }
+        let d = &self.dashboard;
+        if !(60..=7 * 86_400).contains(&d.session_ttl_secs) {
+            return err(
+                "dashboard.session_ttl_secs",
+                "must be between 60 seconds and 7 days",
+            );
+        }
+        if !(60..=d.session_ttl_secs).contains(&d.idle_timeout_secs) {
+            return err(
+                "dashboard.idle_timeout_secs",
+                "must be between 60 seconds and dashboard.session_ttl_secs",
+            );
+        }
+        if !(1..=10_000).contains(&d.max_sessions) {
+            return err("dashboard.max_sessions", "must be between 1 and 10000");
         }
         if self.purge_interval_secs == 0 {
             return err("purge_interval_secs", "must be at least 1 second");

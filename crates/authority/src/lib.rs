@@ -26,6 +26,7 @@
 mod bearer;
 mod caller;
 mod config;
+mod dashboard;
 mod error;
 mod metrics;
 pub mod nonce;
@@ -40,9 +41,10 @@ use std::time::Duration;
 
 pub use bearer::{NonceHash, SessionToken, SessionTokenHash};
 pub use config::{
-    AuditConfig, AuthorityConfig, ConfigError, NonceBackend, NonceConfig, RateLimitConfig,
-    SessionConfig, TokenConfig,
+    AuditConfig, AuthorityConfig, ConfigError, DashboardConfig, NonceBackend, NonceConfig,
+    RateLimitConfig, SessionConfig, TokenConfig,
 };
+pub use dashboard::{Password as DashboardPassword, PasswordError as DashboardPasswordError};
 pub use metrics::Metrics;
 pub use routes::{openapi, router};
 pub use state::{AppState, KEY_CACHE_TTL};

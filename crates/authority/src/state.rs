@@ -44,6 +44,9 @@ pub struct Inner {
     pub time: Arc<dyn TimeSource>,
     /// Per-client request limits.
     pub limits: Limits,
+    /// Browsers signed in to the dashboard.
+    pub(crate) dashboard: crate::dashboard::Sessions,
+    dashboard_password: std::sync::OnceLock<crate::dashboard::Password>,
     keys: KeyCache,
     /// Apps as read, and when: re-read after [`KEY_CACHE_TTL`] so that a
     /// change made at another instance is seen within it.
@@ -86,6 +89,7 @@ impl AppState {
         time: Arc<dyn TimeSource>,
     ) -> Self {
         let limits = Limits::new(&config.rate_limit);
+        let dashboard = crate::dashboard::Sessions::new(&config.dashboard);
         Self(Arc::new(Inner {
             store,
             nonces,
@@ -93,6 +97,8 @@ impl AppState {
             admin_token: admin_token.and_then(AdminToken::new),
             metrics: Metrics::default(),
             limits,
+            dashboard,
+            dashboard_password: std::sync::OnceLock::new(),
             time,
             keys: KeyCache::default(),
             apps: RwLock::default(),
@@ -101,6 +107,17 @@ impl AppState {
             origins: RwLock::default(),
             origins_load: tokio::sync::Mutex::default(),
         }))
+    }
+
+    /// Lets the dashboard be signed in with `password` as well as the admin
+    /// token; the first password set stays.
+    pub fn set_dashboard_password(&self, password: crate::dashboard::Password) {
+        let _ = self.dashboard_password.set(password);
+    }
+
+    /// The dashboard password, when one is set.
+    pub(crate) fn dashboard_password(&self) -> Option<&crate::dashboard::Password> {
+        self.dashboard_password.get()
     }
 
     /// Seconds since the epoch, from the state's time source.
@@ -290,6 +307,8 @@ pub struct Limits {
     pub failed_sessions: Limiter,
     /// `POST /validate`.
     pub validations: Limiter,
+    /// Dashboard sign-in attempts.
+    pub sign_ins: Limiter,
 }
 
 impl Limits {
@@ -301,6 +320,7 @@ impl Limits {
             challenges: limiter(c.challenges),
             failed_sessions: limiter(c.failed_sessions),
             validations: limiter(c.validations),
+            sign_ins: limiter(c.sign_ins),
         }
     }
 }

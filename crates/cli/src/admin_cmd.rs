@@ -52,6 +52,9 @@ pub enum AdminCommand {
         /// Only events at or after this time (RFC 3339).
         #[arg(long)]
         since: Option<String>,
+        /// Only events before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
         /// Only events after this seq.
         #[arg(long)]
         after: Option<i64>,
@@ -258,10 +261,11 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode> {
             app_id,
             user_id,
             since,
+            until,
             after,
             limit,
             target,
-        } => audit(&target, app_id, user_id, since, after, limit).await?,
+        } => audit(&target, app_id, user_id, since, until, after, limit).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -401,6 +405,7 @@ async fn audit(
     app_id: Option<String>,
     user_id: Option<String>,
     since: Option<String>,
+    until: Option<String>,
     mut after: Option<i64>,
     limit: u32,
 ) -> Result<()> {
@@ -412,6 +417,7 @@ async fn audit(
             ("app_id", &app_id),
             ("user_id", &user_id),
             ("since", &since),
+            ("until", &until),
         ] {
             if let Some(value) = value {
                 path.push_str(&format!("&{name}={}", path_segment(value)));

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
-use tessera_authority::AuthorityConfig;
+use tessera_authority::{AuthorityConfig, DashboardPassword};
 
 use crate::config::redact_url;
 use crate::logging::{init_logging, LogFormat};
@@ -72,10 +72,17 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
             if admin_token.is_none() {
                 tracing::warn!("no admin token (TESSERA_ADMIN_TOKEN or admin_token_file): the admin API is disabled");
             }
+            let password = dashboard_password(&config)?;
+            if config.dashboard.enabled && admin_token.is_none() && password.is_none() {
+                tracing::warn!("the dashboard is enabled but no one can sign in: set an admin token or TESSERA_DASHBOARD_PASSWORD / dashboard.password_file");
+            }
             let database = redact_url(&config.database_url);
             let state = tessera_authority::open(config.clone(), admin_token.as_deref())
                 .await
                 .with_context(|| format!("cannot start the authority on {database}"))?;
+            if let Some(password) = password {
+                state.set_dashboard_password(password);
+            }
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -205,6 +212,21 @@ fn admin_token(config: &AuthorityConfig) -> Result<Option<String>> {
         Some(t) if t.len() < 16 => anyhow::bail!("the admin token must be at least 16 characters"),
         other => Ok(other),
     }
+}
+
+/// The dashboard password: `TESSERA_DASHBOARD_PASSWORD`, else the file
+/// `dashboard.password_file` names (a password, or its argon2id PHC string).
+fn dashboard_password(config: &AuthorityConfig) -> Result<Option<DashboardPassword>> {
+    let secret = match std::env::var("TESSERA_DASHBOARD_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => match &config.dashboard.password_file {
+            Some(path) => std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read dashboard.password_file {}", path.display())
+            })?,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(DashboardPassword::new(&secret)?))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_api::server::CorsConfig;
 use tessera_authority::store::{Actor, App, AuditAction, AuditEvent, KeyRecord};
-use tessera_authority::AuthorityConfig;
+use tessera_authority::{AuthorityConfig, DashboardConfig};
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 use tessera_client::{Client, Deauthentication, Event, IdentityServiceHandler};
 use tessera_identity::IdentityConfig;
@@ -143,6 +143,10 @@ pub async fn up(args: UpArgs) -> Result<ExitCode> {
             allowed_origins: demo_origins.iter().cloned().collect(),
             ..CorsConfig::default()
         },
+        dashboard: DashboardConfig {
+            enabled: true,
+            ..DashboardConfig::default()
+        },
         ..AuthorityConfig::default()
     };
     let authority = tessera_authority::open(authority_config, Some(&stack.admin_token)).await?;
@@ -265,10 +269,11 @@ fn print_banner(stack: &Stack, dir: &Path) -> Result<()> {
          authority         {a}\n\
          identity service  {i}\n\
          demo page         {demo} (sign in from a browser)\n\
+         dashboard         {a}/dashboard (sign in with the admin token)\n\
          app id            {app}\n\
          demo users        {user} / password {password}\n\
          \x20                 {user2} / password {password2}\n\
-         admin token       in {dir}/up.json (Authorization: Bearer …)\n\n\
+         admin token       \"admin_token\" in {dir}/up.json (Authorization: Bearer …)\n\n\
          See the whole flow:   tessera demo --data-dir {dir}\n\n\
          Or by hand:\n\
          NONCE=$(curl -s -XPOST {a}/nonces | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"nonce\"])')\n\

@@ -19,6 +19,7 @@ use tessera_claims::{AppId, Environment, KeyId, ProviderId, PublicKey, UserId};
 
 use super::find_app;
 use crate::caller::Caller;
+use crate::dashboard::{self, SignedIn};
 use crate::error::{access_denied, conflict};
 use crate::store::{Actor, App, AppChange, AuditAction, AuditEvent, KeyRecord, RevocationScope};
 use crate::AppState;
@@ -70,9 +71,16 @@ impl FromRequestParts<AppState> for Admin {
                 "the admin API is disabled: no admin token is configured",
             ));
         };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
+        let authorization = parts.headers.get(header::AUTHORIZATION);
+        if authorization.is_none() && dashboard::session::cookie(&parts.headers).is_some() {
+            // The dashboard's pages: its sign-in and CSRF token instead.
+            let _ = SignedIn::from_request_parts(parts, state).await?;
+            let caller = Caller::from_request_parts(parts, state)
+                .await
+                .unwrap_or_else(|never| match never {});
+            return Ok(Admin(caller));
+        }
+        let presented = authorization
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();

@@ -29,6 +29,18 @@ fn entry(record: AuditRecord) -> AuditEntry {
     }
 }
 
+/// An optional RFC 3339 time of the query.
+fn time(value: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(s) => parse_rfc3339(s).map(Some).ok_or_else(|| {
+            ApiError::invalid_request(format!(
+                "`{name}` must be an RFC 3339 time such as 2026-11-23T10:00:00Z"
+            ))
+        }),
+    }
+}
+
 #[utoipa::path(
     get,
     path = "/admin/audit",
@@ -38,7 +50,7 @@ fn entry(record: AuditRecord) -> AuditEntry {
     responses((status = 200, description = "Events oldest first, a page at a time.", body = AuditPage)),
     security(("admin_token" = []))
 )]
-/// `GET /admin/audit?app_id=&user_id=&since=&after=&limit=`.
+/// `GET /admin/audit?app_id=&user_id=&since=&until=&after=&limit=`.
 pub(crate) async fn list(
     _: Admin,
     State(state): State<AppState>,
@@ -58,12 +70,8 @@ pub(crate) async fn list(
             None => None,
             Some(u) => Some(UserId::new(u).map_err(|e| bad(format!("`user_id`: {e}")))?),
         },
-        since: match query.since.as_deref() {
-            None | Some("") => None,
-            Some(s) => Some(parse_rfc3339(s).ok_or_else(|| {
-                bad("`since` must be an RFC 3339 time such as 2026-11-23T10:00:00Z".into())
-            })?),
-        },
+        since: time(query.since.as_deref(), "since")?,
+        until: time(query.until.as_deref(), "until")?,
         after: query.after,
         limit,
     };

@@ -63,8 +63,11 @@ pub fn router(state: AppState) -> Router {
         body_bytes: state.config.body_limit_bytes,
     };
     let cors = Cors::new(Arc::new(state.clone()), state.config.cors.max_age_secs)
-        .same_origin_only(&["/admin/"]);
-    let (routes, _) = openapi::split(described());
+        .same_origin_only(&["/admin/", "/dashboard"]);
+    let (mut routes, _) = openapi::split(described());
+    if state.config.dashboard.enabled {
+        routes = routes.merge(crate::dashboard::router());
+    }
     let routes = routes
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -184,6 +184,8 @@ pub struct AuditQuery {
     pub user_id: Option<UserId>,
     /// Only events at or after this time.
     pub since: Option<i64>,
+    /// Only events before this time.
+    pub until: Option<i64>,
     /// Only events after this `seq`.
     pub after: Option<i64>,
     /// At most this many.

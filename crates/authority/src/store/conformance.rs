@@ -702,6 +702,19 @@ pub async fn users_and_audit(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(later, trail[6..].to_vec());
+    let window = store
+        .audit_events(&AuditQuery {
+            since: Some(10_003),
+            until: Some(10_007),
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        window,
+        trail[2..5].to_vec(),
+        "since is inclusive, until not"
+    );
     let bobs_trail = store
         .audit_events(&AuditQuery {
             user_id: Some(bob),

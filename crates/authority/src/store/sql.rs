@@ -99,8 +99,8 @@ const INSERT_AUDIT: &str = "INSERT INTO audit_events (at, action, actor, app_id,
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 /// `''` for `$2` or `$3`: any app, any user.
 const AUDIT_EVENTS: &str = "SELECT * FROM audit_events
-     WHERE seq > $1 AND ($2 = '' OR app_id = $2) AND ($3 = '' OR user_id = $3) AND at >= $4
-     ORDER BY seq LIMIT $5";
+     WHERE seq > $1 AND ($2 = '' OR app_id = $2) AND ($3 = '' OR user_id = $3) AND at >= $4 AND at < $5
+     ORDER BY seq LIMIT $6";
 const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE at < $1";
 const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 /// Records a nonce as used; a second time inserts nothing (the primary key).
@@ -775,6 +775,7 @@ impl Store for SqlStore {
                     .unwrap_or_default(),
             )
             .bind(query.since.unwrap_or(i64::MIN))
+            .bind(query.until.unwrap_or(i64::MAX))
             .bind(i64::from(query.limit))
             .fetch_all(&self.reader)
             .await
