@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(s.check(token.as_str(), 1500), Some(sign_in.clone()));
         // Each request restarts the idle time, not the age.
         assert!(s.check(token.as_str(), 2050).is_some());
-        assert!(s.check(token.as_str(), 2650).is_some());
+        assert!(s.check(token.as_str(), 2600).is_some());
         assert!(s.check(token.as_str(), 3250).is_none(), "idle for 600 s");
         let (token, _) = s.open(5000);
         for t in (5500..8600).step_by(500) {
