@@ -244,7 +244,8 @@ function pem(label, buffer) {
 
 async function appPage() {
   const appId = body.dataset.appId;
-  const { app, keys } = await api("GET", `/admin/apps/${enc(appId)}`);
+  const app = await api("GET", `/admin/apps/${enc(appId)}`);
+  const keys = app.keys;
   document.getElementById("title").textContent = app.name;
   document.title = `${app.name} · Tessera dashboard`;
   const reload = () => location.reload();
