@@ -96,6 +96,11 @@ function copyButton(value, what) {
   }, "Copy");
 }
 
+/** A wide table, scrolled on its own instead of widening the page. */
+function scroll(table) {
+  return h("div", { class: "scroll" }, table);
+}
+
 function copyable(value, what) {
   return h("span", {}, h("code", { "data-copy": what }, value), copyButton(value, what));
 }
@@ -206,7 +211,7 @@ async function appsPage() {
     h("option", { value: "staging" }, "Staging"),
     h("option", { value: "production" }, "Production"));
   content.append(
-    h("section", { "aria-labelledby": "apps-heading" }, h("h2", { id: "apps-heading" }, "Apps"), list),
+    h("section", { "aria-labelledby": "apps-heading" }, h("h2", { id: "apps-heading" }, "All apps"), list),
     h("section", { "aria-labelledby": "new-app-heading" },
       h("h2", { id: "new-app-heading" }, "Create an app"),
       form({ id: "create-app-form" }, [
@@ -221,7 +226,7 @@ async function appsPage() {
     list.replaceChildren(h("p", { class: "muted" }, "No apps yet: create one below."));
     return;
   }
-  list.replaceChildren(h("table", {},
+  list.replaceChildren(scroll(h("table", {},
     h("thead", {}, h("tr", {}, ["Name", "Environment", "App id", "Provider id", "Session lifetime"]
       .map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, apps.map((app) => h("tr", {},
@@ -229,7 +234,7 @@ async function appsPage() {
       h("td", {}, app.environment),
       h("td", {}, copyable(app.app_id, `app id of ${app.name}`)),
       h("td", {}, copyable(app.provider_id, `provider id of ${app.name}`)),
-      h("td", {}, lifetime(app.session_ttl_secs), app.session_ttl_is_default ? h("span", { class: "muted" }, " (default)") : null))))));
+      h("td", {}, lifetime(app.session_ttl_secs), app.session_ttl_is_default ? h("span", { class: "muted" }, " (default)") : null)))))));
 }
 
 // ---------------------------------------------------------------- one app and its keys
@@ -274,30 +279,35 @@ async function appPage() {
       reload();
     }));
 
-  const keyRows = keys.map((key) => h("tr", { "data-kid": key.kid },
-    h("td", {}, copyable(key.kid, "key id")),
-    h("td", {}, h("span", { class: `badge ${key.status}` }, key.status),
-      key.revoked_at ? h("div", { class: "muted" }, "revoked ", when(key.revoked_at)) : null),
-    h("td", {}, h("code", {}, key.fingerprint)),
-    h("td", {}, when(key.created_at)),
-    h("td", {}, key.status === "active"
-      ? h("button", { type: "button", class: "danger", "aria-label": `Revoke key ${key.kid}`, onclick: async (event) => {
-        const ok = await confirmDialog(
-          `Revoke ${key.kid}? Tokens it signed will be refused with revoked_key. This cannot be undone.`,
-          "Revoke the key");
-        if (!ok) { event.target.focus(); return; }
-        try {
-          await api("DELETE", `/admin/keys/${enc(key.kid)}`);
-          reload();
-        } catch (error) { say(describe(error)); }
-      } }, "Revoke")
-      : null)));
-  const keysSection = h("section", { "aria-labelledby": "keys-heading" },
-    h("h2", { id: "keys-heading" }, "Keys"),
-    keys.length === 0 ? h("p", { class: "muted" }, "No keys yet: register one below.") : h("table", { id: "keys" },
-      h("thead", {}, h("tr", {}, ["Key id", "Status", "Fingerprint (SHA-256 of the SPKI)", "Created", ""]
-        .map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, keyRows)));
+  const keysSection = h("section", { "aria-labelledby": "keys-heading" });
+  const drawKeys = (list) => {
+    const rows = list.map((key) => h("tr", { "data-kid": key.kid },
+      h("td", {}, copyable(key.kid, "key id")),
+      h("td", {}, h("span", { class: `badge ${key.status}` }, key.status),
+        key.revoked_at ? h("div", { class: "muted" }, "revoked ", when(key.revoked_at)) : null),
+      h("td", {}, h("code", {}, key.fingerprint)),
+      h("td", {}, when(key.created_at)),
+      h("td", {}, key.status === "active"
+        ? h("button", { type: "button", class: "danger", "aria-label": `Revoke key ${key.kid}`, onclick: async (event) => {
+          const ok = await confirmDialog(
+            `Revoke ${key.kid}? Tokens it signed will be refused with revoked_key. This cannot be undone.`,
+            "Revoke the key");
+          if (!ok) { event.target.focus(); return; }
+          try {
+            await api("DELETE", `/admin/keys/${enc(key.kid)}`);
+            say(`Revoked ${key.kid}.`);
+            await redrawKeys();
+          } catch (error) { say(describe(error)); }
+        } }, "Revoke")
+        : null)));
+    keysSection.replaceChildren(h("h2", { id: "keys-heading" }, `Keys (${list.length})`),
+      list.length === 0 ? h("p", { class: "muted" }, "No keys yet: generate or register one below.") : scroll(h("table", { id: "keys" },
+        h("thead", {}, h("tr", {}, ["Key id", "Status", "Fingerprint (SHA-256 of the SPKI)", "Created", ""]
+          .map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, rows))));
+  };
+  const redrawKeys = async () => drawKeys((await api("GET", `/admin/apps/${enc(app.app_id)}`)).keys);
+  drawKeys(keys);
 
   const pemText = h("textarea", { name: "public_key_pem", placeholder: "-----BEGIN PUBLIC KEY-----", required: true });
   const upload = h("input", { type: "file", accept: ".pem,.pub,.txt,application/x-pem-file" });
@@ -314,7 +324,9 @@ async function appPage() {
     ], async () => {
       const key = await api("POST", `/admin/apps/${enc(app.app_id)}/keys`, { public_key_pem: pemText.value });
       say(`Registered ${key.kid}.`);
-      reload();
+      pemText.value = "";
+      upload.value = "";
+      await redrawKeys();
     }));
 
   const generated = h("div", { id: "generated", "aria-live": "polite" });
@@ -340,8 +352,8 @@ async function appPage() {
         h("p", {}, "Registered ", h("code", {}, key.kid), " (fingerprint ", h("code", {}, key.fingerprint), ")."),
         h("p", {}, link, " — save it now: it is not stored anywhere and cannot be downloaded again."),
         h("p", {}, "Sign a token with it:"),
-        h("pre", {}, `tessera token sign --key ${file} --kid ${key.kid} \\\n  --provider-id ${app.provider_id} --user USER --nonce NONCE`),
-        h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: reload }, "Show it in the key list")));
+        h("pre", {}, `tessera token sign --key ${file} \\\n  --kid ${key.kid} \\\n  --provider-id ${app.provider_id} \\\n  --user USER --nonce NONCE`));
+      await redrawKeys();
       link.focus();
     }),
     generated);
@@ -378,14 +390,20 @@ async function validatePage() {
         if (app.value) request.app_id = app.value;
         const report = await api("POST", "/validate", request);
         const json = (value) => h("pre", {}, value ? JSON.stringify(value, null, 2) : "(could not be decoded)");
+        const failed = report.findings.filter((f) => f.status === "fail");
+        const warned = report.findings.filter((f) => f.status === "warn");
+        const times = ["iat", "exp"].filter((c) => Number.isInteger(report.claims?.[c]))
+          .map((c) => h("div", { class: "muted" }, `${c}: `, when(new Date(report.claims[c] * 1000).toISOString())));
         result.replaceChildren(h("section", { "aria-labelledby": "verdict" },
           h("p", { id: "verdict", class: `verdict ${report.valid ? "valid" : "invalid"}` },
             report.valid ? "Valid: the authority would accept this token." : "Invalid: the authority would refuse this token."),
+          h("p", { id: "summary" }, `${failed.length} failed, ${warned.length} warning${warned.length === 1 ? "" : "s"}`,
+            failed.length ? ": " : "", failed.map((f) => f.reason ?? f.check).join(", ")),
           h("h2", {}, "Checks"),
           h("ol", { class: "checklist" }, report.findings.map(findingItem)),
           h("div", { class: "grid2" },
             h("div", {}, h("h2", {}, "Header"), json(report.header)),
-            h("div", {}, h("h2", {}, "Claims"), json(report.claims)))));
+            h("div", {}, h("h2", {}, "Claims"), json(report.claims), times))));
       })),
     result);
 }
@@ -451,12 +469,12 @@ async function showUser(appId, userId, into) {
 
   const sessions = h("section", { "aria-labelledby": "sessions-heading" },
     h("h2", { id: "sessions-heading" }, `Open sessions (${u.sessions.length}${u.more_sessions ? "+" : ""})`),
-    u.sessions.length === 0 ? h("p", { class: "muted", id: "no-sessions" }, "No open session.") : h("table", { id: "sessions" },
+    u.sessions.length === 0 ? h("p", { class: "muted", id: "no-sessions" }, "No open session.") : scroll(h("table", { id: "sessions" },
       h("thead", {}, h("tr", {}, ["Session", "Opened", "Last seen", "Expires", "Address", "User agent"]
         .map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, u.sessions.map((s) => h("tr", {},
         h("td", {}, h("code", {}, s.session_id)), h("td", {}, when(s.created_at)), h("td", {}, when(s.last_seen_at)),
-        h("td", {}, when(s.expires_at)), h("td", {}, s.client_address ?? "—"), h("td", {}, s.user_agent ?? "—"))))));
+        h("td", {}, when(s.expires_at)), h("td", {}, s.client_address ?? "—"), h("td", {}, s.user_agent ?? "—")))))));
 
   const identity = u.identity ?? {};
   const inputs = Object.fromEntries(PROFILE.map(([name]) =>
@@ -473,13 +491,19 @@ async function showUser(appId, userId, into) {
     ], async () => {
       const change = {};
       for (const [name] of PROFILE) {
-        const value = inputs[name].value.trim();
-        change[name] = value === "" ? null : value;
+        const value = inputs[name].value.trim() || null;
+        if (value !== (identity[name] ?? null)) change[name] = value;
       }
+      let meta;
       try {
-        change.metadata = JSON.parse(metadata.value || "{}");
+        meta = JSON.parse(metadata.value || "{}");
       } catch {
         throw new Error("The metadata is not JSON.");
+      }
+      if (JSON.stringify(meta) !== JSON.stringify(identity.metadata ?? {})) change.metadata = meta;
+      if (Object.keys(change).length === 0) {
+        say("Nothing changed.");
+        return;
       }
       await api("PATCH", `/admin/apps/${enc(appId)}/identities/${enc(userId)}`, change);
       say(`Saved the identity of ${userId}.`);
@@ -502,6 +526,7 @@ async function auditPage() {
   const apps = await allApps();
   const params = new URLSearchParams(location.search);
   const app = appSelect(apps, { any: "Every app", selected: params.get("app_id") });
+  const names = new Map(apps.map((a) => [a.app_id, a.name]));
   const user = h("input", { type: "text", name: "user_id", value: params.get("user_id") ?? "" });
   const since = h("input", { type: "datetime-local", name: "since", value: localInput(params.get("since")) });
   const until = h("input", { type: "datetime-local", name: "until", value: localInput(params.get("until")) });
@@ -528,7 +553,8 @@ async function auditPage() {
         : (e.user_id ?? "—");
       rows.append(h("tr", { "data-action": e.action },
         h("td", {}, e.seq), h("td", {}, when(e.at)), h("td", {}, e.action), h("td", {}, e.actor),
-        h("td", {}, e.app_id ? h("code", {}, e.app_id) : "—"), h("td", {}, userCell),
+        h("td", {}, e.app_id ? (names.has(e.app_id) ? h("span", { title: e.app_id }, names.get(e.app_id)) : h("code", {}, e.app_id)) : "—"),
+        h("td", {}, userCell),
         h("td", {}, e.client_address ?? "—"),
         h("td", {}, Object.keys(e.detail ?? {}).length ? h("code", {}, JSON.stringify(e.detail)) : "")));
     }
@@ -544,9 +570,9 @@ async function auditPage() {
     rows.replaceChildren();
     await load();
   });
-  table.append(h("table", {},
+  table.append(scroll(h("table", {},
     h("thead", {}, h("tr", {}, ["#", "At", "Action", "Actor", "App", "User", "Address", "Detail"]
-      .map((t) => h("th", { scope: "col" }, t)))), rows));
+      .map((t) => h("th", { scope: "col" }, t)))), rows)));
   content.append(h("section", {}, filters), h("section", { "aria-labelledby": "events-heading" },
     h("h2", { id: "events-heading" }, "Events, oldest first"), table, more));
   await load();
