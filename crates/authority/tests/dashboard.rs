@@ -417,3 +417,59 @@ async fn the_cookie_is_secure_over_tls_and_the_dashboard_is_off_unless_enabled()
     assert_eq!(status, StatusCode::NOT_FOUND);
     a.stop().await;
 }
+
+#[tokio::test]
+async fn with_a_password_and_no_admin_token_the_dashboard_still_administers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tessera_tests::authority::config_in(dir.path());
+    config.dashboard.enabled = true;
+    let state = tessera_authority::open(config, None).await.unwrap();
+    state.set_dashboard_password(DashboardPassword::new("correct horse battery").unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tessera_authority::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let http = browser();
+    let r = http
+        .get(format!("{url}/admin/apps"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "no admin API by token"
+    );
+    let r = http
+        .post(format!("{url}/dashboard/sign-in"))
+        .json(&json!({ "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = http
+        .post(format!("{url}/admin/apps"))
+        .header(header::COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "name": "Password-run", "environment": "staging" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

@@ -240,6 +240,15 @@ mod tests {
         let authority = super::load_config(Some(&root.join("authority.toml"))).unwrap();
         assert_eq!(authority.rate_limit.nonces, 300);
         assert!(authority.http.trusted_proxies.is_empty());
+        // The dashboard is off in every shipped production configuration.
+        assert_eq!(
+            authority.dashboard,
+            tessera_authority::DashboardConfig::default()
+        );
+        assert!(!authority.dashboard.enabled);
+        let postgres =
+            super::load_config(Some(&root.join("authority-postgres-redis.toml"))).unwrap();
+        assert!(!postgres.dashboard.enabled);
         let identity: tessera_identity::IdentityConfig =
             crate::config::load(&root.join("identity.toml")).unwrap();
         assert_eq!(identity.password.queue, 32);

@@ -66,20 +66,21 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(expected) = &state.admin_token else {
-            return Err(access_denied(
-                "the admin API is disabled: no admin token is configured",
-            ));
-        };
         let authorization = parts.headers.get(header::AUTHORIZATION);
         if authorization.is_none() && dashboard::session::cookie(&parts.headers).is_some() {
-            // The dashboard's pages: its sign-in and CSRF token instead.
+            // The dashboard's pages (signed in with the admin token or the
+            // dashboard password): its sign-in and CSRF token instead.
             let _ = SignedIn::from_request_parts(parts, state).await?;
             let caller = Caller::from_request_parts(parts, state)
                 .await
                 .unwrap_or_else(|never| match never {});
             return Ok(Admin(caller));
         }
+        let Some(expected) = &state.admin_token else {
+            return Err(access_denied(
+                "the admin API is disabled: no admin token is configured",
+            ));
+        };
         let presented = authorization
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))

@@ -302,7 +302,7 @@ async function appPage() {
         : null)));
     keysSection.replaceChildren(h("h2", { id: "keys-heading" }, `Keys (${list.length})`),
       list.length === 0 ? h("p", { class: "muted" }, "No keys yet: generate or register one below.") : scroll(h("table", { id: "keys" },
-        h("thead", {}, h("tr", {}, ["Key id", "Status", "Fingerprint (SHA-256 of the SPKI)", "Created", ""]
+        h("thead", {}, h("tr", {}, ["Key id", "Status", "Fingerprint", "Created", ""]
           .map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, rows))));
   };
@@ -398,7 +398,7 @@ async function validatePage() {
           h("p", { id: "verdict", class: `verdict ${report.valid ? "valid" : "invalid"}` },
             report.valid ? "Valid: the authority would accept this token." : "Invalid: the authority would refuse this token."),
           h("p", { id: "summary" }, `${failed.length} failed, ${warned.length} warning${warned.length === 1 ? "" : "s"}`,
-            failed.length ? ": " : "", failed.map((f) => f.reason ?? f.check).join(", ")),
+            failed.length + warned.length ? ": " : "", [...failed, ...warned].map((f) => f.reason ?? f.check).join(", ")),
           h("h2", {}, "Checks"),
           h("ol", { class: "checklist" }, report.findings.map(findingItem)),
           h("div", { class: "grid2" },
