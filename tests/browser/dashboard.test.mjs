@@ -274,6 +274,7 @@ test("the dashboard: apps, a browser-made key, the validation tool, users, the a
     // A key belongs to a provider, not to one app: its revocation is in the whole trail.
     await open(page, `${dashboard}/audit`);
     await page.waitForSelector('#events tbody tr[data-action="key_revoked"]', { timeout: TIMEOUT });
+    await page.waitForSelector('#events tbody tr[data-action="dashboard_signed_in"]', { timeout: TIMEOUT });
     await open(page, `${dashboard}/audit?app_id=${enc(appId)}&until=2000-01-01T00:00:00Z`);
     await page.waitForFunction(() => document.querySelector(".actions .muted")?.textContent === "No event matches.", null, { timeout: TIMEOUT });
 

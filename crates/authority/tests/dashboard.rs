@@ -318,6 +318,23 @@ async fn signing_out_or_waiting_ends_the_sign_in() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
     }
 
+    // Sign-ins and sign-outs are in the trail; refused attempts are not.
+    let _ = sign_in(&a, json!({ "admin_token": "a wrong admin token" })).await;
+    let (_, trail) = a.admin(Method::GET, "/admin/audit", None).await;
+    let events: Vec<(&str, &Value)> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), &e["detail"]))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("dashboard_signed_in", &json!({ "with": "admin_token" })),
+            ("dashboard_signed_out", &Value::Null),
+        ]
+    );
+
     // Idle for the idle timeout (30 minutes), or older than 8 hours.
     let s = sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
     a.time.advance(29 * 60);

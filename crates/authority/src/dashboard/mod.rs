@@ -25,8 +25,10 @@ pub use password::{Password, PasswordError};
 pub(crate) use session::Sessions;
 use session::{check_csrf, SignIn, COOKIE};
 
+use crate::caller::Caller;
 use crate::error::access_denied;
 use crate::state::count;
+use crate::store::{Actor, AuditAction};
 use crate::AppState;
 
 /// The Content-Security-Policy of every dashboard response.
@@ -180,14 +182,21 @@ async fn style() -> impl IntoResponse {
 }
 
 /// `POST /dashboard/sign-in {admin_token | password}`: 200 with the CSRF
-/// token and an HttpOnly cookie; 401 `access_denied` otherwise.
+/// token and an HttpOnly cookie, recorded in the audit trail; 401
+/// `access_denied` otherwise (logged, not recorded: anyone can fail).
 async fn sign_in(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    caller: Caller,
     parts: Parts,
     ApiJson(body): ApiJson<DashboardSignIn>,
 ) -> Result<Response, ApiError> {
     count(&state.limits.sign_ins, client)?;
+    let with = if body.password.is_some() {
+        "password"
+    } else {
+        "admin_token"
+    };
     let accepted = match (&body.admin_token, &body.password) {
         (Some(token), None) => state
             .admin_token
@@ -210,6 +219,10 @@ async fn sign_in(
         ));
     }
     let now = state.now();
+    let event = caller
+        .event(now, AuditAction::DashboardSignedIn, Actor::Admin)
+        .detail(serde_json::json!({ "with": with }));
+    state.store.record(&event).await?;
     let (token, sign_in) = state.dashboard.open(now);
     tracing::info!(address = %client, "dashboard sign-in");
     let mut cookie = format!(
@@ -227,10 +240,21 @@ async fn sign_in(
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-/// `POST /dashboard/sign-out`: ends the sign-in and clears the cookie.
-async fn sign_out(_: SignedIn, parts: Parts, State(state): State<AppState>) -> Response {
+/// `POST /dashboard/sign-out`: ends the sign-in, clears the cookie and
+/// records it in the audit trail.
+async fn sign_out(
+    _: SignedIn,
+    caller: Caller,
+    parts: Parts,
+    State(state): State<AppState>,
+) -> Response {
     if let Some(cookie) = session::cookie(&parts.headers) {
         state.dashboard.close(cookie);
+    }
+    // Ending a sign-in never waits on the trail: it has ended either way.
+    let event = caller.event(state.now(), AuditAction::DashboardSignedOut, Actor::Admin);
+    if let Err(e) = state.store.record(&event).await {
+        tracing::warn!(error = %e, "recording a dashboard sign-out failed");
     }
     let mut cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     if secure(&parts, &state) {

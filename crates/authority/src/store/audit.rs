@@ -34,11 +34,16 @@ pub enum AuditAction {
     RevokeBeforeCleared,
     /// An identity was edited (by an operator or its user).
     IdentityChanged,
+    /// Someone signed in to the dashboard (`detail.with`: `admin_token` or
+    /// `password`).
+    DashboardSignedIn,
+    /// A dashboard sign-in was ended by its browser.
+    DashboardSignedOut,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 15] = [
         AuditAction::AppCreated,
         AuditAction::AppChanged,
         AuditAction::KeyRegistered,
@@ -52,6 +57,8 @@ impl AuditAction {
         AuditAction::RevokeBeforeSet,
         AuditAction::RevokeBeforeCleared,
         AuditAction::IdentityChanged,
+        AuditAction::DashboardSignedIn,
+        AuditAction::DashboardSignedOut,
     ];
 
     /// The action as stored and sent (`session_opened`).
@@ -70,6 +77,8 @@ impl AuditAction {
             AuditAction::RevokeBeforeSet => "revoke_before_set",
             AuditAction::RevokeBeforeCleared => "revoke_before_cleared",
             AuditAction::IdentityChanged => "identity_changed",
+            AuditAction::DashboardSignedIn => "dashboard_signed_in",
+            AuditAction::DashboardSignedOut => "dashboard_signed_out",
         }
     }
 
