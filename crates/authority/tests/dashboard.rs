@@ -21,19 +21,40 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// A request as a browser sends it: these headers (cookie, CSRF token,
+/// origin…) and an optional JSON body.
+async fn send(
+    url: &str,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut r = browser().request(method, format!("{url}{path}"));
+    for (name, value) in headers {
+        r = r.header(*name, *value);
+    }
+    if let Some(body) = body {
+        r = r.json(&body);
+    }
+    r.send().await.unwrap()
+}
+
 struct SignIn {
     cookie: String,
     csrf: String,
     set_cookie: String,
 }
 
-async fn sign_in(a: &Authority, body: Value) -> Result<SignIn, (StatusCode, Value)> {
-    let r = browser()
-        .post(format!("{}/dashboard/sign-in", a.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+impl SignIn {
+    /// What the dashboard's pages send with a change.
+    fn headers(&self) -> [(&str, &str); 2] {
+        [("cookie", &self.cookie), ("x-csrf-token", &self.csrf)]
+    }
+}
+
+async fn sign_in(url: &str, body: Value) -> Result<SignIn, (StatusCode, Value)> {
+    let r = send(url, Method::POST, "/dashboard/sign-in", &[], Some(body)).await;
     let status = r.status();
     let set_cookie = r
         .headers()
@@ -63,27 +84,17 @@ async fn call(
     csrf: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut r = browser()
-        .request(method, format!("{}{path}", a.url))
-        .header(header::COOKIE, cookie);
-    if let Some(csrf) = csrf {
-        r = r.header("x-csrf-token", csrf);
-    }
-    if let Some(body) = body {
-        r = r.json(&body);
-    }
-    let r = r.send().await.unwrap();
+    let mut headers = vec![("cookie", cookie)];
+    headers.extend(csrf.map(|csrf| ("x-csrf-token", csrf)));
+    let r = send(&a.url, method, path, &headers, body).await;
     let status = r.status();
     let text = r.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn page(a: &Authority, path: &str, cookie: Option<&str>) -> reqwest::Response {
-    let mut r = browser().get(format!("{}{path}", a.url));
-    if let Some(cookie) = cookie {
-        r = r.header(header::COOKIE, cookie);
-    }
-    r.send().await.unwrap()
+    let headers: Vec<_> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+    send(&a.url, Method::GET, path, &headers, None).await
 }
 
 fn location(r: &reqwest::Response) -> &str {
@@ -121,7 +132,7 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_serves_the_pages() {
         "no inline script: {html}"
     );
 
-    let (status, body) = sign_in(&a, json!({ "admin_token": "not the admin token" }))
+    let (status, body) = sign_in(&a.url, json!({ "admin_token": "not the admin token" }))
         .await
         .err()
         .unwrap();
@@ -129,7 +140,7 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_serves_the_pages() {
         (status, body["id"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("access_denied"))
     );
-    let (status, body) = sign_in(&a, json!({ "admin_token": ADMIN, "password": "x" }))
+    let (status, body) = sign_in(&a.url, json!({ "admin_token": ADMIN, "password": "x" }))
         .await
         .err()
         .unwrap();
@@ -137,13 +148,15 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_serves_the_pages() {
         (status, body["id"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
-    let (status, _) = sign_in(&a, json!({ "password": "no password is configured" }))
+    let (status, _) = sign_in(&a.url, json!({ "password": "no password is configured" }))
         .await
         .err()
         .unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let s = sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
+    let s = sign_in(&a.url, json!({ "admin_token": ADMIN }))
+        .await
+        .unwrap();
     let flags: Vec<&str> = s.set_cookie.split(';').map(str::trim).collect();
     for flag in ["Path=/", "HttpOnly", "SameSite=Strict"] {
         assert!(flags.contains(&flag), "{flag} in {}", s.set_cookie);
@@ -187,7 +200,9 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_serves_the_pages() {
 #[tokio::test]
 async fn a_change_without_the_csrf_token_or_from_another_origin_is_refused() {
     let a = dashboard().await;
-    let s = sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
+    let s = sign_in(&a.url, json!({ "admin_token": ADMIN }))
+        .await
+        .unwrap();
     let new_app = || Some(json!({ "name": "From the dashboard", "environment": "staging" }));
     let before = app_count(&a).await;
 
@@ -206,7 +221,9 @@ async fn a_change_without_the_csrf_token_or_from_another_origin_is_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let other = sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
+    let other = sign_in(&a.url, json!({ "admin_token": ADMIN }))
+        .await
+        .unwrap();
     let (status, _) = call(
         &a,
         Method::POST,
@@ -224,49 +241,34 @@ async fn a_change_without_the_csrf_token_or_from_another_origin_is_refused() {
         ("sec-fetch-site", "cross-site"),
         ("sec-fetch-site", "same-site"),
     ] {
-        let r = browser()
-            .post(format!("{}/admin/apps", a.url))
-            .header(header::COOKIE, &s.cookie)
-            .header("x-csrf-token", &s.csrf)
-            .header(name, value)
-            .json(&new_app().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let headers = [s.headers().as_slice(), &[(name, value)]].concat();
+        let r = send(&a.url, Method::POST, "/admin/apps", &headers, new_app()).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{name}: {value}");
         assert!(r.headers().get("access-control-allow-origin").is_none());
     }
-    let r = browser()
-        .post(format!("{}/dashboard/sign-out", a.url))
-        .header(header::COOKIE, &s.cookie)
-        .header("x-csrf-token", &s.csrf)
-        .header("origin", "http://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let elsewhere = ("origin", "http://evil.example");
+    let headers = [s.headers().as_slice(), &[elsewhere]].concat();
+    let r = send(&a.url, Method::POST, "/dashboard/sign-out", &headers, None).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "sign-out from elsewhere");
-    let r = browser()
-        .post(format!("{}/dashboard/sign-in", a.url))
-        .header("origin", "http://evil.example")
-        .json(&json!({ "admin_token": ADMIN }))
-        .send()
-        .await
-        .unwrap();
+    let body = Some(json!({ "admin_token": ADMIN }));
+    let r = send(
+        &a.url,
+        Method::POST,
+        "/dashboard/sign-in",
+        &[elsewhere],
+        body,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "sign-in from elsewhere");
     assert_eq!(app_count(&a).await, before, "nothing was created");
 
     // The right token from the dashboard's own origin.
-    let own = a.url.clone();
-    let r = browser()
-        .post(format!("{}/admin/apps", a.url))
-        .header(header::COOKIE, &s.cookie)
-        .header("x-csrf-token", &s.csrf)
-        .header("origin", own)
-        .header("sec-fetch-site", "same-origin")
-        .json(&new_app().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let own = [
+        ("origin", a.url.as_str()),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let headers = [s.headers().as_slice(), &own].concat();
+    let r = send(&a.url, Method::POST, "/admin/apps", &headers, new_app()).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(app_count(&a).await, before + 1);
     a.stop().await;
@@ -275,7 +277,9 @@ async fn a_change_without_the_csrf_token_or_from_another_origin_is_refused() {
 #[tokio::test]
 async fn signing_out_or_waiting_ends_the_sign_in() {
     let a = dashboard().await;
-    let s = sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
+    let s = sign_in(&a.url, json!({ "admin_token": ADMIN }))
+        .await
+        .unwrap();
     let (status, _) = call(
         &a,
         Method::POST,
@@ -290,13 +294,14 @@ async fn signing_out_or_waiting_ends_the_sign_in() {
         StatusCode::FORBIDDEN,
         "sign-out needs the CSRF token too"
     );
-    let r = browser()
-        .post(format!("{}/dashboard/sign-out", a.url))
-        .header(header::COOKIE, &s.cookie)
-        .header("x-csrf-token", &s.csrf)
-        .send()
-        .await
-        .unwrap();
+    let r = send(
+        &a.url,
+        Method::POST,
+        "/dashboard/sign-out",
+        &s.headers(),
+        None,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let cleared = r.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(cleared.starts_with("tessera_dashboard=;") && cleared.contains("Max-Age=0"));
@@ -319,7 +324,7 @@ async fn signing_out_or_waiting_ends_the_sign_in() {
     }
 
     // Sign-ins and sign-outs are in the trail; refused attempts are not.
-    let _ = sign_in(&a, json!({ "admin_token": "a wrong admin token" })).await;
+    let _ = sign_in(&a.url, json!({ "admin_token": "a wrong admin token" })).await;
     let (_, trail) = a.admin(Method::GET, "/admin/audit", None).await;
     let events: Vec<(&str, &Value)> = trail["events"]
         .as_array()
@@ -336,14 +341,18 @@ async fn signing_out_or_waiting_ends_the_sign_in() {
     );
 
     // Idle for the idle timeout (30 minutes), or older than 8 hours.
-    let s = sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
+    let s = sign_in(&a.url, json!({ "admin_token": ADMIN }))
+        .await
+        .unwrap();
     a.time.advance(29 * 60);
     let (status, _) = call(&a, Method::GET, "/admin/apps", &s.cookie, None, None).await;
     assert_eq!(status, StatusCode::OK);
     a.time.advance(30 * 60);
     let (status, _) = call(&a, Method::GET, "/admin/apps", &s.cookie, None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "idle too long");
-    let s = sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
+    let s = sign_in(&a.url, json!({ "admin_token": ADMIN }))
+        .await
+        .unwrap();
     for _ in 0..16 {
         a.time.advance(29 * 60);
         let (status, _) = call(&a, Method::GET, "/admin/apps", &s.cookie, None, None).await;
@@ -364,18 +373,20 @@ async fn the_dashboard_password_signs_in_and_failures_are_limited() {
     .await;
     a.state
         .set_dashboard_password(DashboardPassword::new("correct horse battery").unwrap());
-    let (status, _) = sign_in(&a, json!({ "password": "wrong horse battery" }))
+    let (status, _) = sign_in(&a.url, json!({ "password": "wrong horse battery" }))
         .await
         .err()
         .unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let s = sign_in(&a, json!({ "password": "correct horse battery" }))
+    let s = sign_in(&a.url, json!({ "password": "correct horse battery" }))
         .await
         .unwrap();
     let (status, _) = call(&a, Method::GET, "/admin/apps", &s.cookie, None, None).await;
     assert_eq!(status, StatusCode::OK);
-    sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
-    let (status, body) = sign_in(&a, json!({ "password": "correct horse battery" }))
+    sign_in(&a.url, json!({ "admin_token": ADMIN }))
+        .await
+        .unwrap();
+    let (status, body) = sign_in(&a.url, json!({ "password": "correct horse battery" }))
         .await
         .err()
         .unwrap();
@@ -394,7 +405,9 @@ async fn the_cookie_is_secure_over_tls_and_the_dashboard_is_off_unless_enabled()
         c.public_url = Some("https://auth.example.com".into());
     })
     .await;
-    let s = sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
+    let s = sign_in(&a.url, json!({ "admin_token": ADMIN }))
+        .await
+        .unwrap();
     assert!(
         s.set_cookie.split(';').any(|f| f.trim() == "Secure"),
         "{}",
@@ -407,16 +420,14 @@ async fn the_cookie_is_secure_over_tls_and_the_dashboard_is_off_unless_enabled()
         c.http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;
-    let r = browser()
-        .post(format!("{}/dashboard/sign-in", a.url))
-        .header("x-forwarded-proto", "https")
-        .json(&json!({ "admin_token": ADMIN }))
-        .send()
-        .await
-        .unwrap();
+    let proxied = [("x-forwarded-proto", "https")];
+    let body = Some(json!({ "admin_token": ADMIN }));
+    let r = send(&a.url, Method::POST, "/dashboard/sign-in", &proxied, body).await;
     let set_cookie = r.headers()[header::SET_COOKIE].to_str().unwrap();
     assert!(set_cookie.ends_with("; Secure"), "{set_cookie}");
-    let s = sign_in(&a, json!({ "admin_token": ADMIN })).await.unwrap();
+    let s = sign_in(&a.url, json!({ "admin_token": ADMIN }))
+        .await
+        .unwrap();
     assert!(!s.set_cookie.contains("Secure"), "no TLS at the proxy");
     a.stop().await;
 
@@ -448,44 +459,25 @@ async fn with_a_password_and_no_admin_token_the_dashboard_still_administers() {
     let server = tokio::spawn(tessera_authority::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    let http = browser();
-    let r = http
-        .get(format!("{url}/admin/apps"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let bearer = format!("Bearer {ADMIN}");
+    let r = send(
+        &url,
+        Method::GET,
+        "/admin/apps",
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
     assert_eq!(
         r.status(),
         StatusCode::UNAUTHORIZED,
         "no admin API by token"
     );
-    let r = http
-        .post(format!("{url}/dashboard/sign-in"))
-        .json(&json!({ "password": "correct horse battery" }))
-        .send()
+    let s = sign_in(&url, json!({ "password": "correct horse battery" }))
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let cookie = r.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = http
-        .post(format!("{url}/admin/apps"))
-        .header(header::COOKIE, &cookie)
-        .header("x-csrf-token", &csrf)
-        .json(&json!({ "name": "Password-run", "environment": "staging" }))
-        .send()
-        .await
-        .unwrap();
+    let body = Some(json!({ "name": "Password-run", "environment": "staging" }));
+    let r = send(&url, Method::POST, "/admin/apps", &s.headers(), body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
