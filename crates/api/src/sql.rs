@@ -12,6 +12,19 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, Executor};
 
+/// The file of a SQLite URL (`None` for an in-memory database or another
+/// engine).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if Engine::of_url(url) != Some(Engine::Sqlite)
+        || url.contains(":memory:")
+        || url.contains("mode=memory")
+    {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
 /// The engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -34,6 +47,29 @@ impl Engine {
     }
 }
 
+/// How SQLite makes a commit durable (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// A commit survives a crash of the process at once; a power loss or an
+    /// operating-system crash may lose the last commits (`NORMAL`).
+    #[default]
+    Normal,
+    /// A commit is on disk before it is acknowledged (`FULL`): it survives
+    /// a power loss too, at the cost of an fsync per commit.
+    Full,
+}
+
+impl Synchronous {
+    /// The pragma's value.
+    pub const fn as_sql(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
 /// How to open a database.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {
@@ -43,6 +79,8 @@ pub struct PoolSettings {
     /// PostgreSQL: the schema the tables live in (created if missing);
     /// `None` for the server's default.
     pub postgres_schema: Option<&'static str>,
+    /// SQLite: how commits are made durable.
+    pub sqlite_synchronous: Synchronous,
 }
 
 /// The pools of one database. SQLite allows one writer at a time, so writes
@@ -59,8 +97,8 @@ pub struct Pools {
 }
 
 /// Opens the database at `url` (SQLite created if missing, in WAL mode with
-/// `synchronous = NORMAL`: committed transactions survive a crash of the
-/// process).
+/// `settings.sqlite_synchronous`; with `NORMAL` committed transactions
+/// survive a crash of the process).
 pub async fn connect(url: &str, settings: PoolSettings) -> Result<Pools, sqlx::Error> {
     sqlx::any::install_default_drivers();
     match Engine::of_url(url) {
@@ -85,6 +123,7 @@ async fn connect_sqlite(url: &str, settings: PoolSettings) -> Result<Pools, sqlx
         format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
     };
     let options = AnyConnectOptions::from_str(&url)?;
+    let sync = settings.sqlite_synchronous;
     let pool = |size: u32| {
         AnyPoolOptions::new()
             .max_connections(size)
@@ -92,10 +131,11 @@ async fn connect_sqlite(url: &str, settings: PoolSettings) -> Result<Pools, sqlx
             .acquire_timeout(Duration::from_secs(10))
             .idle_timeout(None)
             .max_lifetime(None)
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    let synchronous = format!("PRAGMA synchronous = {}", sync.as_sql());
+                    conn.execute(synchronous.as_str()).await?;
                     Ok(())
                 })
             })
@@ -278,6 +318,7 @@ mod tests {
             PoolSettings {
                 max_connections: 2,
                 postgres_schema: None,
+                sqlite_synchronous: Synchronous::Normal,
             },
         )
         .await
@@ -323,6 +364,7 @@ mod tests {
         let settings = PoolSettings {
             max_connections: 1,
             postgres_schema: None,
+            sqlite_synchronous: Synchronous::Normal,
         };
         let pools = connect(&url, settings).await.unwrap();
         pools

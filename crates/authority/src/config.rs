@@ -17,6 +17,9 @@ pub struct AuthorityConfig {
     pub database_url: String,
     /// Most connections in the PostgreSQL pool.
     pub database_pool_size: u32,
+    /// SQLite: `normal` (a commit survives a crash of the process) or
+    /// `full` (a power loss too, at an fsync per commit).
+    pub database_synchronous: tessera_api::sql::Synchronous,
     /// File holding the admin token (else `TESSERA_ADMIN_TOKEN`).
     pub admin_token_file: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
@@ -171,6 +174,7 @@ impl Default for AuthorityConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
             database_url: "sqlite://./data/authority.db".into(),
             database_pool_size: 10,
+            database_synchronous: tessera_api::sql::Synchronous::Normal,
             admin_token_file: None,
             body_limit_bytes: 64 * 1024,
             nonces: NonceConfig::default(),

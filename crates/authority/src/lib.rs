@@ -95,7 +95,12 @@ pub async fn open_store(config: &AuthorityConfig) -> Result<Arc<dyn Store>, Open
 
 async fn open_sql(config: &AuthorityConfig) -> Result<Arc<dyn Store>, OpenError> {
     Ok(Arc::new(
-        SqlStore::connect(&config.database_url, config.database_pool_size).await?,
+        SqlStore::connect_with(
+            &config.database_url,
+            config.database_pool_size,
+            config.database_synchronous,
+        )
+        .await?,
     ))
 }
 

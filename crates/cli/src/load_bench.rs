@@ -28,6 +28,11 @@ pub enum Target {
     /// `POST /sessions`, `DELETE /sessions/current`, each step at the next
     /// instance in turn.
     Flows,
+    /// `POST /validate` of one valid token (no writes: the same HTTP, JSON
+    /// and RS256 verification as `POST /sessions`).
+    Validate,
+    /// `GET /healthz` (one `SELECT 1`).
+    Healthz,
     /// `POST /identity_tokens` in sample mode.
     SampleTokens,
     /// `POST /identity_tokens` with a username and password.
@@ -113,6 +118,15 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
     let requests: Vec<(String, Value)> = match args.target {
         Target::Nonces => Vec::new(),
         Target::Sessions => prepare_sessions(&http, &url, &args).await?,
+        Target::Validate => {
+            let app = register_app(&http, &url, &args).await?;
+            let token = app.token(&http, &url, 0).await?;
+            vec![(
+                "/validate".into(),
+                json!({"app_id": app.app_id, "identity_token": token.as_str()}),
+            )]
+        }
+        Target::Healthz => Vec::new(),
         Target::Flows => {
             flow_app = Some(Arc::new(register_app(&http, &url, &args).await?));
             Vec::new()
@@ -175,7 +189,13 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
                         };
                         http.post(format!("{url}{path}")).json(body).send().await
                     }
-                    Target::SampleTokens | Target::CredentialTokens => {
+                    Target::Healthz => {
+                        if began >= deadline {
+                            break;
+                        }
+                        http.get(format!("{url}/healthz")).send().await
+                    }
+                    Target::Validate | Target::SampleTokens | Target::CredentialTokens => {
                         if began >= deadline {
                             break;
                         }
@@ -326,15 +346,29 @@ async fn prepare_sessions(
     url: &str,
     args: &BenchArgs,
 ) -> Result<Vec<(String, Value)>> {
-    let app = register_app(http, url, args).await?;
+    let app = Arc::new(register_app(http, url, args).await?);
     eprintln!("preparing {} signed tokens...", args.requests);
+    // One task per core, each fetching nonces and signing its share.
+    let tasks = std::thread::available_parallelism().map_or(2, usize::from);
+    let mut shares = Vec::new();
+    for t in 0..tasks {
+        let (app, http, url) = (app.clone(), http.clone(), url.to_owned());
+        let share: Vec<usize> = (t..args.requests).step_by(tasks).collect();
+        shares.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(share.len());
+            for i in share {
+                let token = app.token(&http, &url, i).await?;
+                out.push((
+                    "/sessions".to_owned(),
+                    json!({"app_id": app.app_id, "identity_token": token.as_str()}),
+                ));
+            }
+            anyhow::Ok(out)
+        }));
+    }
     let mut out = Vec::with_capacity(args.requests);
-    for i in 0..args.requests {
-        let token = app.token(http, url, i).await?;
-        out.push((
-            "/sessions".to_owned(),
-            json!({"app_id": app.app_id, "identity_token": token.as_str()}),
-        ));
+    for share in shares {
+        out.extend(share.await??);
     }
     Ok(out)
 }

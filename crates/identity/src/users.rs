@@ -161,6 +161,7 @@ impl UserStore {
         let settings = PoolSettings {
             max_connections: pool_size,
             postgres_schema: Some(POSTGRES_SCHEMA),
+            sqlite_synchronous: tessera_api::sql::Synchronous::Normal,
         };
         let pools = sql::connect(url, settings).await.map_err(backend)?;
         let migrator = match pools.engine {

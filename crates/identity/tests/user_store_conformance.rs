@@ -296,6 +296,7 @@ async fn newer_schema_is_refused(url: &str, mark_newer: &str) {
     let settings = PoolSettings {
         max_connections: 1,
         postgres_schema: Some(POSTGRES_SCHEMA),
+        sqlite_synchronous: tessera_api::sql::Synchronous::Normal,
     };
     let pools = tessera_api::sql::connect(url, settings).await.unwrap();
     sqlx::query(mark_newer)

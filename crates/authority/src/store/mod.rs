@@ -7,6 +7,7 @@ mod audit;
 pub mod conformance;
 mod redis;
 mod sql;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;

@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use rusqlite::params;
 use serde_json::Value;
 use sqlx::AnyPool;
-use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools};
+use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools, Synchronous};
 use tessera_api::Origin;
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
 
+use super::writer::{sqlite, Decision, Writer};
 use super::{
     corrupt, Actor, App, AppChange, AuditAction, AuditEvent, AuditQuery, AuditRecord,
     IdentityChange, IdentityRecord, KeyRecord, NonceKeyRecord, Purged, Result, RevocationScope,
@@ -334,6 +336,8 @@ pub struct SqlStore {
     engine: Engine,
     reader: AnyPool,
     writer: AnyPool,
+    /// SQLite files: the thread that writes sessions, in batches.
+    sessions: Option<Writer>,
 }
 
 /// The engine's error as a [`StoreError`].
@@ -360,9 +364,18 @@ impl SqlStore {
     /// connections) and applies the embedded migrations, refusing a
     /// database a newer build migrated.
     pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
+        Self::connect_with(url, pool_size, Synchronous::Normal).await
+    }
+
+    /// Like [`SqlStore::connect`], SQLite commits made durable as
+    /// `synchronous` says. On a SQLite file, sessions are written by a
+    /// thread of their own that commits concurrent ones together
+    /// ([`writer`](super::writer)).
+    pub async fn connect_with(url: &str, pool_size: u32, synchronous: Synchronous) -> Result<Self> {
         let settings = PoolSettings {
             max_connections: pool_size,
             postgres_schema: None,
+            sqlite_synchronous: synchronous,
         };
         let Pools {
             engine,
@@ -374,10 +387,15 @@ impl SqlStore {
             Engine::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         sql::migrate(&migrator, &writer).await?;
+        let sessions = match sql::sqlite_file(url) {
+            Some(path) => Some(Writer::open(&path, synchronous)?),
+            None => None,
+        };
         Ok(Self {
             engine,
             reader,
             writer,
+            sessions,
         })
     }
 
@@ -540,6 +558,12 @@ impl Store for SqlStore {
         profile: &Profile,
         event: &AuditEvent,
     ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
+        if let Some(sessions) = &self.sessions {
+            let (session, profile, event) = (session.clone(), profile.clone(), event.clone());
+            return sessions
+                .run(move |conn| redeem_on(conn, None, &session, &profile, &event))
+                .await;
+        }
         let tx = self.writer.begin().await.map_err(backend)?;
         open_in(tx, session, profile, event).await
     }
@@ -551,6 +575,13 @@ impl Store for SqlStore {
         profile: &Profile,
         event: &AuditEvent,
     ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
+        if let Some(sessions) = &self.sessions {
+            let (nonce, session, profile, event) =
+                (*nonce, session.clone(), profile.clone(), event.clone());
+            return sessions
+                .run(move |conn| redeem_on(conn, Some(&nonce), &session, &profile, &event))
+                .await;
+        }
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let marked = sqlx::query(MARK_NONCE_USED)
             .bind(&nonce.hash.as_bytes()[..])
@@ -593,6 +624,12 @@ impl Store for SqlStore {
         token_hash: &SessionTokenHash,
         event: &AuditEvent,
     ) -> Result<bool> {
+        if let Some(sessions) = &self.sessions {
+            let (token_hash, event) = (*token_hash, event.clone());
+            return sessions
+                .run(move |conn| delete_on(conn, &token_hash, &event))
+                .await;
+        }
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(DELETE_SESSION)
             .bind(&token_hash.as_bytes()[..])
@@ -938,7 +975,270 @@ async fn record(tx: &mut Tx<'_>, event: &AuditEvent) -> Result<()> {
     Ok(())
 }
 
+/// [`redeem_in`]'s work on the session writer's connection: the nonce
+/// marked used (when the database keeps used nonces), the session inserted
+/// unless the user is suspended, the identity upserted, the event recorded;
+/// kept only when all of it succeeded.
+pub(super) fn redeem_on(
+    conn: &rusqlite::Connection,
+    nonce: Option<&UsedNonce>,
+    session: &SessionRecord,
+    profile: &Profile,
+    event: &AuditEvent,
+) -> Result<Decision<std::result::Result<IdentityRecord, SessionRefusal>>> {
+    if let Some(nonce) = nonce {
+        let marked = conn
+            .prepare_cached(MARK_NONCE_USED)
+            .and_then(|mut s| s.execute(params![&nonce.hash.as_bytes()[..], nonce.expires_at]))
+            .map_err(sqlite)?;
+        if marked == 0 {
+            return Ok((false, Err(SessionRefusal::NonceUsed)));
+        }
+    }
+    let app_id = session.app_id.to_string();
+    let inserted = conn
+        .prepare_cached(INSERT_SESSION)
+        .and_then(|mut s| {
+            s.execute(params![
+                &session.token_hash.as_bytes()[..],
+                session.session_id,
+                app_id,
+                session.user_id.as_str(),
+                session.created_at,
+                session.expires_at,
+                session.client_address,
+                session.user_agent,
+            ])
+        })
+        .map_err(sqlite)?;
+    if inserted == 0 {
+        return Ok((false, Err(SessionRefusal::Suspended)));
+    }
+    let identity = conn
+        .prepare_cached(UPSERT_IDENTITY)
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    app_id,
+                    session.user_id.as_str(),
+                    profile.first_name,
+                    profile.last_name,
+                    profile.display_name,
+                    profile.avatar_url,
+                    session.created_at,
+                ],
+                |row| {
+                    Ok(IdentityRow {
+                        first_name: row.get(0)?,
+                        last_name: row.get(1)?,
+                        display_name: row.get(2)?,
+                        avatar_url: row.get(3)?,
+                        phone_number: row.get(4)?,
+                        email_address: row.get(5)?,
+                        metadata: row.get(6)?,
+                        created_at: row.get(7)?,
+                        updated_at: row.get(8)?,
+                    })
+                },
+            )
+        })
+        .map_err(sqlite)?;
+    record_on(conn, event)?;
+    let identity = identity.into_identity(session.app_id, session.user_id.clone())?;
+    Ok((true, Ok(identity)))
+}
+
+/// Deletes a session and records `event`, on the session writer's
+/// connection; `false` (nothing kept) when there was no such session.
+pub(super) fn delete_on(
+    conn: &rusqlite::Connection,
+    token_hash: &SessionTokenHash,
+    event: &AuditEvent,
+) -> Result<Decision<bool>> {
+    let deleted = conn
+        .prepare_cached(DELETE_SESSION)
+        .and_then(|mut s| s.execute(params![&token_hash.as_bytes()[..]]))
+        .map_err(sqlite)?;
+    if deleted == 0 {
+        return Ok((false, false));
+    }
+    record_on(conn, event)?;
+    Ok((true, true))
+}
+
+/// Appends an event to the audit trail on the session writer's connection.
+fn record_on(conn: &rusqlite::Connection, event: &AuditEvent) -> Result<()> {
+    let detail = (!event.detail.is_null()).then(|| event.detail.to_string());
+    conn.prepare_cached(INSERT_AUDIT)
+        .and_then(|mut s| {
+            s.execute(params![
+                event.at,
+                event.action.as_str(),
+                event.actor.as_str(),
+                event.app_id.map(|a| a.to_string()),
+                event.user_id.as_ref().map(UserId::as_str),
+                event.client_address,
+                event.request_id,
+                detail,
+            ])
+        })
+        .map_err(sqlite)?;
+    Ok(())
+}
+
 /// A session lifetime as stored (the column is a signed 64-bit integer).
 fn ttl_column(secs: u64) -> i64 {
     i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tessera_claims::{Environment, ProviderId};
+
+    use super::*;
+    use crate::store::NonceHash;
+
+    fn random() -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).unwrap();
+        bytes
+    }
+
+    fn session(app: &AppId, user: &str, token_hash: SessionTokenHash) -> SessionRecord {
+        SessionRecord {
+            token_hash,
+            session_id: crate::bearer::session_id(),
+            app_id: *app,
+            user_id: UserId::new(user).unwrap(),
+            created_at: 1_000,
+            expires_at: 100_000,
+            last_seen_at: 1_000,
+            client_address: None,
+            user_agent: None,
+        }
+    }
+
+    fn event(app: &AppId) -> AuditEvent {
+        AuditEvent::new(1_000, AuditAction::SessionOpened, Actor::User).app(*app)
+    }
+
+    /// Three redemptions committed in one batch, the middle one's session
+    /// write failing (its token hash is taken): it alone hears an error,
+    /// its nonce is not burnt, and the other two get their sessions.
+    #[tokio::test]
+    async fn one_failed_write_in_a_batch_fails_only_its_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let store = Arc::new(SqlStore::connect(&url, 2).await.unwrap());
+        let app = App {
+            app_id: AppId::generate(Environment::Staging),
+            provider_id: ProviderId::generate(),
+            environment: Environment::Staging,
+            name: "batch".into(),
+            created_at: 1_000,
+            session_ttl_secs: None,
+            sessions_revoked_before: None,
+            allowed_origins: Vec::new(),
+        };
+        store
+            .create_app(
+                &app,
+                &AuditEvent::new(1_000, AuditAction::AppCreated, Actor::Admin),
+            )
+            .await
+            .unwrap();
+        let taken = SessionTokenHash::from_bytes(random());
+        let profile = Profile::default();
+        store
+            .open_session(
+                &session(&app.app_id, "first", taken),
+                &profile,
+                &event(&app.app_id),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+
+        // Hold the writer's thread until all three wait in its queue.
+        let writer = store.sessions.clone().unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let blocker = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .run(move |_| {
+                        let _ = started.send(());
+                        held.recv().unwrap();
+                        Ok((true, ()))
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap();
+        let nonces: Vec<UsedNonce> = (0..3)
+            .map(|_| UsedNonce {
+                hash: NonceHash::from_bytes(random()),
+                expires_at: 2_000,
+            })
+            .collect();
+        let hashes = [
+            SessionTokenHash::from_bytes(random()),
+            taken,
+            SessionTokenHash::from_bytes(random()),
+        ];
+        let mut requests = Vec::new();
+        for (i, (nonce, hash)) in nonces.iter().zip(hashes).enumerate() {
+            let (store, nonce, app_id) = (store.clone(), *nonce, app.app_id);
+            requests.push(tokio::spawn(async move {
+                let s = session(&app_id, &format!("user-{i}"), hash);
+                store
+                    .redeem(&nonce, &s, &Profile::default(), &event(&app_id))
+                    .await
+            }));
+        }
+        while writer.queued() < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let mut answers = Vec::new();
+        for r in requests {
+            answers.push(r.await.unwrap());
+        }
+        assert!(matches!(answers[0], Ok(Ok(_))), "{:?}", answers[0]);
+        assert!(
+            matches!(answers[1], Err(StoreError::Conflict(_))),
+            "{:?}",
+            answers[1]
+        );
+        assert!(matches!(answers[2], Ok(Ok(_))), "{:?}", answers[2]);
+        for (user, expected) in [("user-0", 1), ("user-1", 0), ("user-2", 1)] {
+            let sessions = store
+                .sessions_of_user(&app.app_id, &UserId::new(user).unwrap(), 1_500, 10)
+                .await
+                .unwrap();
+            assert_eq!(sessions.len(), expected, "{user}");
+        }
+        // The failed request's nonce was rolled back with it: still usable.
+        let again = session(
+            &app.app_id,
+            "user-1",
+            SessionTokenHash::from_bytes(random()),
+        );
+        let retried = store
+            .redeem(&nonces[1], &again, &Profile::default(), &event(&app.app_id))
+            .await
+            .unwrap();
+        assert!(retried.is_ok(), "{retried:?}");
+        // The others' nonces were used.
+        let reused = store
+            .redeem(&nonces[0], &again, &Profile::default(), &event(&app.app_id))
+            .await
+            .unwrap();
+        assert_eq!(reused.unwrap_err(), SessionRefusal::NonceUsed);
+    }
 }

@@ -1,0 +1,193 @@
+//! The SQLite write path of the session routes: one OS thread owns a
+//! connection and commits every piece of work waiting for it in one
+//! transaction (group commit), each piece in a savepoint of its own, and
+//! answers each caller only after the commit. Statements run on that thread
+//! without a hand-off each, and concurrent sessions share one commit.
+//!
+//! A piece of work that fails is rolled back to its savepoint alone and its
+//! caller hears the error; the others commit. When the commit itself fails,
+//! every caller whose work was kept hears the error and nothing of the batch
+//! is acknowledged.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use tessera_api::sql::Synchronous;
+
+use super::{Result, StoreError};
+
+/// Most pieces of work committed together.
+const MAX_BATCH: usize = 256;
+
+/// Pieces of work that may wait for the thread; more wait to be queued.
+const QUEUE: usize = 4096;
+
+/// Work run on the writer's thread, inside the batch's transaction.
+trait Work: Send {
+    /// Runs in a savepoint of its own; whether to keep what it wrote.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the batch is over: `committed` is the
+    /// commit's outcome (or why the batch never began).
+    fn answer(self: Box<Self>, committed: std::result::Result<(), String>);
+}
+
+/// What a piece of work decided: keep its writes (`true`) or roll them back
+/// (a refusal), and the caller's answer.
+pub type Decision<T> = (bool, T);
+
+struct Typed<T, F> {
+    work: Option<F>,
+    outcome: Option<Result<Decision<T>>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Work for Typed<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<Decision<T>> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let outcome = work(conn);
+        let keep = matches!(outcome, Ok((true, _)));
+        self.outcome = Some(outcome);
+        keep
+    }
+
+    fn answer(self: Box<Self>, committed: std::result::Result<(), String>) {
+        let answer = match (self.outcome, committed) {
+            (Some(Err(e)), _) => Err(e),
+            // Refused: nothing was kept, whatever became of the batch.
+            (Some(Ok((false, value))), _) => Ok(value),
+            (Some(Ok((true, value))), Ok(())) => Ok(value),
+            (Some(Ok((true, _))), Err(why)) | (None, Err(why)) => Err(unavailable(why)),
+            (None, Ok(())) => Err(StoreError::Backend("the work was never run".into())),
+        };
+        // A caller that went away no longer needs its answer.
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn unavailable(why: String) -> StoreError {
+    StoreError::Unavailable(why.into())
+}
+
+/// The writer thread's queue.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Box<dyn Work>>,
+}
+
+impl Writer {
+    /// Opens `path` (which exists and is migrated) on a thread of its own.
+    pub fn open(path: &Path, synchronous: Synchronous) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sqlite)?;
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {};",
+            synchronous.as_sql()
+        ))
+        .map_err(sqlite)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("tessera-sqlite-writer".into())
+            .spawn(move || serve(conn, jobs))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(Self { queue })
+    }
+
+    /// Pieces of work waiting for the thread.
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        QUEUE - self.queue.capacity()
+    }
+
+    /// Runs `work` in the next batch and answers once it is committed (or
+    /// rolled back, for a refusal or an error).
+    pub async fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<Decision<T>> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Typed {
+            work: Some(work),
+            outcome: None,
+            reply,
+        });
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| unavailable("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| unavailable("the SQLite writer has stopped".into()))?
+    }
+}
+
+/// The writer thread: batches, savepoints, one commit per batch.
+fn serve(mut conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Work>>) {
+    let mut batch: Vec<Box<dyn Work>> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = run_batch(&mut conn, &mut batch);
+        for job in batch.drain(..) {
+            job.answer(committed.clone());
+        }
+    }
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn Work>],
+) -> std::result::Result<(), String> {
+    let mut tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        let kept = match tx.savepoint() {
+            Ok(mut savepoint) => {
+                let keep = job.run(&savepoint);
+                if keep {
+                    savepoint.commit()
+                } else {
+                    savepoint.rollback().and_then(|()| savepoint.finish())
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = kept {
+            // The transaction can no longer be trusted: none of it is kept.
+            return Err(e.to_string());
+        }
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
+/// A SQLite failure as a [`StoreError`]: busy or locked is unavailable.
+pub fn sqlite(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(Box::new(e))
+        }
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        _ => StoreError::Backend(Box::new(e)),
+    }
+}
