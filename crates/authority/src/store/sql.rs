@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use rusqlite::params;
 use serde_json::Value;
-use sqlx::AnyPool;
+use sqlx::{AnyPool, Row as _};
 use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools, Synchronous};
 use tessera_api::Origin;
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
@@ -97,6 +97,49 @@ const LIFT_SUSPENSION: &str = "UPDATE user_controls SET suspended_at = NULL, upd
 const APP_REVOKED_BEFORE: &str = "UPDATE apps SET sessions_revoked_before = $2 WHERE app_id = $1";
 const USER_REVOKED_BEFORE: &str = "INSERT INTO user_controls (app_id, user_id, sessions_revoked_before, updated_at) VALUES ($1, $2, $3, $4)
      ON CONFLICT (app_id, user_id) DO UPDATE SET sessions_revoked_before = excluded.sessions_revoked_before, updated_at = excluded.updated_at";
+/// PostgreSQL: a whole redemption as one statement, so one round trip and
+/// its own transaction. `$1`, `$2`: the used nonce (`$1` NULL when used
+/// nonces are kept elsewhere); `$3`..`$10`: the session; `$11`..`$14`: the
+/// profile; `$15`..`$22`: the event. Nothing is written for a suspended
+/// user or a used nonce; the identity comes back when the session was
+/// inserted.
+const REDEEM_PG: &str = "WITH suspended AS (
+        SELECT EXISTS (SELECT 1 FROM user_controls
+                       WHERE app_id = $5 AND user_id = $6 AND suspended_at IS NOT NULL) AS yes
+     ), nonce AS (
+        INSERT INTO used_nonces (nonce_hash, expires_at)
+        SELECT $1, $2 WHERE $1 IS NOT NULL AND NOT (SELECT yes FROM suspended)
+        ON CONFLICT (nonce_hash) DO NOTHING RETURNING 1
+     ), session AS (
+        INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent)
+        SELECT $3, $4, $5, $6, $7, $8, $7, $9, $10
+        WHERE NOT (SELECT yes FROM suspended) AND ($1 IS NULL OR EXISTS (SELECT 1 FROM nonce))
+        RETURNING 1
+     ), identity AS (
+        INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
+        SELECT $5, $6, $11, $12, $13, $14, $7, $7 WHERE EXISTS (SELECT 1 FROM session)
+        ON CONFLICT (app_id, user_id) DO UPDATE SET
+           first_name = COALESCE(excluded.first_name, identities.first_name),
+           last_name = COALESCE(excluded.last_name, identities.last_name),
+           display_name = COALESCE(excluded.display_name, identities.display_name),
+           avatar_url = COALESCE(excluded.avatar_url, identities.avatar_url),
+           updated_at = excluded.updated_at
+        RETURNING first_name, last_name, display_name, avatar_url, phone_number, email_address, metadata, created_at, updated_at
+     ), audit AS (
+        INSERT INTO audit_events (at, action, actor, app_id, user_id, client_address, request_id, detail)
+        SELECT $15, $16, $17, $18, $19, $20, $21, $22 WHERE EXISTS (SELECT 1 FROM session)
+     )
+     SELECT (SELECT yes FROM suspended) AS suspended, i.first_name, i.last_name, i.display_name,
+            i.avatar_url, i.phone_number, i.email_address, i.metadata, i.created_at, i.updated_at
+     FROM (SELECT 1) AS one LEFT JOIN identity i ON true";
+/// PostgreSQL: a deauthentication and its event as one statement.
+const DELETE_SESSION_PG: &str = "WITH deleted AS (
+        DELETE FROM sessions WHERE token_hash = $1 RETURNING 1
+     ), audit AS (
+        INSERT INTO audit_events (at, action, actor, app_id, user_id, client_address, request_id, detail)
+        SELECT $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM deleted)
+     )
+     SELECT EXISTS (SELECT 1 FROM deleted) AS deleted";
 const INSERT_AUDIT: &str = "INSERT INTO audit_events (at, action, actor, app_id, user_id, client_address, request_id, detail)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 /// `''` for `$2` or `$3`: any app, any user.
@@ -403,6 +446,75 @@ impl SqlStore {
     pub fn engine(&self) -> Engine {
         self.engine
     }
+
+    /// A redemption on PostgreSQL: one statement ([`REDEEM_PG`]).
+    async fn redeem_pg(
+        &self,
+        nonce: Option<&UsedNonce>,
+        session: &SessionRecord,
+        profile: &Profile,
+        event: &AuditEvent,
+    ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
+        let query = sqlx::query(REDEEM_PG)
+            .bind(nonce.map(|n| n.hash.as_bytes().to_vec()))
+            .bind(nonce.map(|n| n.expires_at))
+            .bind(&session.token_hash.as_bytes()[..])
+            .bind(&session.session_id)
+            .bind(session.app_id.to_string())
+            .bind(session.user_id.as_str())
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .bind(session.client_address.as_deref())
+            .bind(session.user_agent.as_deref())
+            .bind(&profile.first_name)
+            .bind(&profile.last_name)
+            .bind(&profile.display_name)
+            .bind(&profile.avatar_url);
+        let row = bind_event(query, event)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)?;
+        if row.try_get::<bool, _>("suspended").map_err(backend)? {
+            return Ok(Err(SessionRefusal::Suspended));
+        }
+        let Some(created_at) = row
+            .try_get::<Option<i64>, _>("created_at")
+            .map_err(backend)?
+        else {
+            return Ok(Err(SessionRefusal::NonceUsed));
+        };
+        let text = |column: &str| row.try_get::<Option<String>, _>(column).map_err(backend);
+        let identity = IdentityRow {
+            first_name: text("first_name")?,
+            last_name: text("last_name")?,
+            display_name: text("display_name")?,
+            avatar_url: text("avatar_url")?,
+            phone_number: text("phone_number")?,
+            email_address: text("email_address")?,
+            metadata: text("metadata")?,
+            created_at,
+            updated_at: row.try_get("updated_at").map_err(backend)?,
+        };
+        identity
+            .into_identity(session.app_id, session.user_id.clone())
+            .map(Ok)
+    }
+}
+
+/// Binds an event's eight columns, in [`INSERT_AUDIT`]'s order.
+fn bind_event<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    event: &'q AuditEvent,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(event.at)
+        .bind(event.action.as_str())
+        .bind(event.actor.as_str())
+        .bind(event.app_id.map(|a| a.to_string()))
+        .bind(event.user_id.as_ref().map(UserId::as_str))
+        .bind(event.client_address.as_deref())
+        .bind(event.request_id.as_deref())
+        .bind((!event.detail.is_null()).then(|| event.detail.to_string()))
 }
 
 #[async_trait]
@@ -564,6 +676,9 @@ impl Store for SqlStore {
                 .run(move |conn| redeem_on(conn, None, &session, &profile, &event))
                 .await;
         }
+        if self.engine == Engine::Postgres {
+            return self.redeem_pg(None, session, profile, event).await;
+        }
         let tx = self.writer.begin().await.map_err(backend)?;
         open_in(tx, session, profile, event).await
     }
@@ -581,6 +696,9 @@ impl Store for SqlStore {
             return sessions
                 .run(move |conn| redeem_on(conn, Some(&nonce), &session, &profile, &event))
                 .await;
+        }
+        if self.engine == Engine::Postgres {
+            return self.redeem_pg(Some(nonce), session, profile, event).await;
         }
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let marked = sqlx::query(MARK_NONCE_USED)
@@ -629,6 +747,14 @@ impl Store for SqlStore {
             return sessions
                 .run(move |conn| delete_on(conn, &token_hash, &event))
                 .await;
+        }
+        if self.engine == Engine::Postgres {
+            let query = sqlx::query(DELETE_SESSION_PG).bind(&token_hash.as_bytes()[..]);
+            let row = bind_event(query, event)
+                .fetch_one(&self.writer)
+                .await
+                .map_err(backend)?;
+            return row.try_get::<bool, _>("deleted").map_err(backend);
         }
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let done = sqlx::query(DELETE_SESSION)
@@ -959,16 +1085,7 @@ async fn commit_with(mut tx: Tx<'_>, event: &AuditEvent) -> Result<()> {
 
 /// Appends an event to the audit trail, inside `tx`.
 async fn record(tx: &mut Tx<'_>, event: &AuditEvent) -> Result<()> {
-    let detail = (!event.detail.is_null()).then(|| event.detail.to_string());
-    sqlx::query(INSERT_AUDIT)
-        .bind(event.at)
-        .bind(event.action.as_str())
-        .bind(event.actor.as_str())
-        .bind(event.app_id.map(|a| a.to_string()))
-        .bind(event.user_id.as_ref().map(UserId::as_str))
-        .bind(event.client_address.as_deref())
-        .bind(event.request_id.as_deref())
-        .bind(detail)
+    bind_event(sqlx::query(INSERT_AUDIT), event)
         .execute(&mut **tx)
         .await
         .map_err(backend)?;

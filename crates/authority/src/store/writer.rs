@@ -21,6 +21,13 @@ use super::{Result, StoreError};
 /// Most pieces of work committed together.
 const MAX_BATCH: usize = 256;
 
+/// The writer's page cache: the session tables' indexes stay in memory as
+/// the database grows (SQLite's default is 2 MiB).
+const CACHE_KIB: i64 = 64 * 1024;
+
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Pieces of work that may wait for the thread; more wait to be queued.
 const QUEUE: usize = 4096;
 
@@ -92,17 +99,31 @@ impl Writer {
         .map_err(sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sqlite)?;
+        // Checkpoints run on a thread of their own, never inside a commit.
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {};",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
+             PRAGMA cache_size = -{CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;",
             synchronous.as_sql()
         ))
         .map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(32);
+        let checkpoints = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
         let (queue, jobs) = mpsc::channel(QUEUE);
-        std::thread::Builder::new()
-            .name("tessera-sqlite-writer".into())
-            .spawn(move || serve(conn, jobs))
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(run)
+                .map_err(|e| StoreError::Backend(Box::new(e)))
+        };
+        let writer = spawn("tessera-sqlite-writer", Box::new(move || serve(conn, jobs)))?;
+        spawn(
+            "tessera-sqlite-checkpoints",
+            Box::new(move || checkpoint(&checkpoints, &writer)),
+        )?;
         Ok(Self { queue })
     }
 
@@ -132,6 +153,19 @@ impl Writer {
         answer
             .await
             .map_err(|_| unavailable("the SQLite writer has stopped".into()))?
+    }
+}
+
+/// Copies the WAL into the database every [`CHECKPOINT_EVERY`] (passive:
+/// neither readers nor the writer wait for it), so that commits never pay
+/// for a checkpoint and the WAL is reused from its start instead of
+/// growing; stops with the writer.
+fn checkpoint(conn: &Connection, writer: &std::thread::JoinHandle<()>) {
+    while !writer.is_finished() {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "a WAL checkpoint failed");
+        }
     }
 }
 
