@@ -457,15 +457,8 @@ impl SqlStore {
     ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
         let query = sqlx::query(REDEEM_PG)
             .bind(nonce.map(|n| n.hash.as_bytes().to_vec()))
-            .bind(nonce.map(|n| n.expires_at))
-            .bind(&session.token_hash.as_bytes()[..])
-            .bind(&session.session_id)
-            .bind(session.app_id.to_string())
-            .bind(session.user_id.as_str())
-            .bind(session.created_at)
-            .bind(session.expires_at)
-            .bind(session.client_address.as_deref())
-            .bind(session.user_agent.as_deref())
+            .bind(nonce.map(|n| n.expires_at));
+        let query = bind_session(query, session)
             .bind(&profile.first_name)
             .bind(&profile.last_name)
             .bind(&profile.display_name)
@@ -501,11 +494,24 @@ impl SqlStore {
     }
 }
 
+/// A statement with its parameters, on either engine.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a session's eight parameters, in [`INSERT_SESSION`]'s order.
+fn bind_session<'q>(query: AnyQuery<'q>, session: &'q SessionRecord) -> AnyQuery<'q> {
+    query
+        .bind(&session.token_hash.as_bytes()[..])
+        .bind(&session.session_id)
+        .bind(session.app_id.to_string())
+        .bind(session.user_id.as_str())
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(session.client_address.as_deref())
+        .bind(session.user_agent.as_deref())
+}
+
 /// Binds an event's eight columns, in [`INSERT_AUDIT`]'s order.
-fn bind_event<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    event: &'q AuditEvent,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_event<'q>(query: AnyQuery<'q>, event: &'q AuditEvent) -> AnyQuery<'q> {
     query
         .bind(event.at)
         .bind(event.action.as_str())
@@ -1025,15 +1031,7 @@ async fn write_session(
     session: &SessionRecord,
     profile: &Profile,
 ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
-    let inserted = sqlx::query(INSERT_SESSION)
-        .bind(&session.token_hash.as_bytes()[..])
-        .bind(&session.session_id)
-        .bind(session.app_id.to_string())
-        .bind(session.user_id.as_str())
-        .bind(session.created_at)
-        .bind(session.expires_at)
-        .bind(session.client_address.as_deref())
-        .bind(session.user_agent.as_deref())
+    let inserted = bind_session(sqlx::query(INSERT_SESSION), session)
         .execute(&mut **tx)
         .await
         .map_err(backend)?;
