@@ -1240,6 +1240,34 @@ mod tests {
         AuditEvent::new(1_000, AuditAction::SessionOpened, Actor::User).app(*app)
     }
 
+    /// What an authenticated request costs: the session lookup, its
+    /// once-a-minute touch and a deauthentication each find their row by
+    /// an index, never by scanning sessions.
+    #[tokio::test]
+    async fn session_statements_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let store = SqlStore::connect(&url, 1).await.unwrap();
+        for statement in [SESSION, TOUCH_SESSION, DELETE_SESSION, SESSIONS_OF_USER] {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
+                    .fetch_all(&store.reader)
+                    .await
+                    .unwrap();
+            let steps: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+            assert!(
+                steps.iter().all(|s| !s.starts_with("SCAN")),
+                "{statement}: {steps:?}"
+            );
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.starts_with("SEARCH s ") || s.starts_with("SEARCH sessions ")),
+                "{statement}: {steps:?}"
+            );
+        }
+    }
+
     /// Three redemptions committed in one batch, the middle one's session
     /// write failing (its token hash is taken): it alone hears an error,
     /// its nonce is not burnt, and the other two get their sessions.
