@@ -77,7 +77,9 @@ where
             (Some(Ok((false, value))), _) => Ok(value),
             (Some(Ok((true, value))), Ok(())) => Ok(value),
             (Some(Ok((true, _))), Err(why)) | (None, Err(why)) => Err(unavailable(why)),
-            (None, Ok(())) => Err(StoreError::Backend("the work was never run".into())),
+            (None, Ok(())) => Err(StoreError::Backend(
+                "the work was never run, or panicked".into(),
+            )),
         };
         // A caller that went away no longer needs its answer.
         let _ = self.reply.send(answer);
@@ -207,7 +209,11 @@ fn run_batch(
     for job in batch.iter_mut() {
         let kept = match tx.savepoint() {
             Ok(mut savepoint) => {
-                let keep = job.run(&savepoint);
+                // A panicking piece of work is rolled back and answered with
+                // an error; the thread, and every later session, carry on.
+                let keep =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&savepoint)))
+                        .unwrap_or(false);
                 if keep {
                     savepoint.commit()
                 } else {
@@ -233,5 +239,55 @@ pub fn sqlite(e: rusqlite::Error) -> StoreError {
         }
         Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
         _ => StoreError::Backend(Box::new(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A piece of work that panics is answered with an error and rolled
+    /// back; the writer keeps serving.
+    #[tokio::test]
+    async fn a_panicking_piece_of_work_does_not_stop_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY);")
+            .unwrap();
+        let writer = Writer::open(&path, Synchronous::Normal).unwrap();
+        let panicked = writer
+            .run(|conn| {
+                conn.execute("INSERT INTO t VALUES ('lost')", []).unwrap();
+                panic!("a bug in a piece of work");
+                #[allow(unreachable_code)]
+                Ok((true, ()))
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Backend(_))),
+            "{panicked:?}"
+        );
+        let inserted = writer
+            .run(|conn| {
+                conn.execute("INSERT INTO t VALUES ('kept')", [])
+                    .map_err(sqlite)?;
+                Ok((true, ()))
+            })
+            .await;
+        assert!(inserted.is_ok(), "{inserted:?}");
+        let keys: Vec<String> = writer
+            .run(|conn| {
+                let mut s = conn.prepare("SELECT k FROM t ORDER BY k").map_err(sqlite)?;
+                let keys = s
+                    .query_map([], |r| r.get(0))
+                    .and_then(Iterator::collect)
+                    .map_err(sqlite)?;
+                Ok((false, keys))
+            })
+            .await
+            .unwrap();
+        assert_eq!(keys, ["kept"]);
     }
 }
