@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use rusqlite::params;
 use serde_json::Value;
-use sqlx::{AnyPool, Row as _};
+use sqlx::{AnyPool, FromRow as _, Row as _};
 use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools, Synchronous};
 use tessera_api::Origin;
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
@@ -36,16 +36,33 @@ const INSERT_KEY: &str = "INSERT INTO keys (kid, provider_id, spki_der, fingerpr
 const KEY: &str = "SELECT * FROM keys WHERE kid = $1";
 const KEYS_OF_PROVIDER: &str = "SELECT * FROM keys WHERE provider_id = $1 ORDER BY created_at, kid";
 const REVOKE_KEY: &str = "UPDATE keys SET revoked_at = COALESCE(revoked_at, $1) WHERE kid = $2 RETURNING provider_id, revoked_at";
-/// Claims present in the token replace stored ones; absent ones are kept.
-const UPSERT_IDENTITY: &str = "INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-     ON CONFLICT (app_id, user_id) DO UPDATE SET
-        first_name = COALESCE(excluded.first_name, identities.first_name),
-        last_name = COALESCE(excluded.last_name, identities.last_name),
-        display_name = COALESCE(excluded.display_name, identities.display_name),
-        avatar_url = COALESCE(excluded.avatar_url, identities.avatar_url),
-        updated_at = excluded.updated_at
-     RETURNING first_name, last_name, display_name, avatar_url, phone_number, email_address, metadata, created_at, updated_at";
+/// The columns of an [`IdentityRow`], in its order.
+macro_rules! identity_columns {
+    () => {
+        "first_name, last_name, display_name, avatar_url, phone_number, email_address, metadata, created_at, updated_at"
+    };
+}
+/// The end of an identity's upsert: claims present in the token replace
+/// stored ones, absent ones are kept; the identity comes back.
+macro_rules! merge_identity {
+    () => {
+        concat!(
+            "ON CONFLICT (app_id, user_id) DO UPDATE SET
+                first_name = COALESCE(excluded.first_name, identities.first_name),
+                last_name = COALESCE(excluded.last_name, identities.last_name),
+                display_name = COALESCE(excluded.display_name, identities.display_name),
+                avatar_url = COALESCE(excluded.avatar_url, identities.avatar_url),
+                updated_at = excluded.updated_at
+             RETURNING ",
+            identity_columns!()
+        )
+    };
+}
+const UPSERT_IDENTITY: &str = concat!(
+    "INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ",
+    merge_identity!()
+);
 /// Inserts nothing while the user is suspended.
 const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent)
      SELECT $1, $2, $3, $4, $5, $6, $5, $7, $8
@@ -74,9 +91,14 @@ const SESSIONS_OF_USER: &str =
 const TOUCH_SESSION: &str = "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2";
 const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";
 const DELETE_SESSIONS_OF_USER: &str = "DELETE FROM sessions WHERE app_id = $1 AND user_id = $2";
-const IDENTITY: &str = "SELECT first_name, last_name, display_name, avatar_url, phone_number, email_address, metadata, created_at, updated_at FROM identities WHERE app_id = $1 AND user_id = $2";
+const IDENTITY: &str = concat!(
+    "SELECT ",
+    identity_columns!(),
+    " FROM identities WHERE app_id = $1 AND user_id = $2"
+);
 /// Each field: `$n = 1` sets it to `$n+1`.
-const UPDATE_IDENTITY: &str = "UPDATE identities SET
+const UPDATE_IDENTITY: &str = concat!(
+    "UPDATE identities SET
         display_name = CASE WHEN $4 = 1 THEN $5 ELSE display_name END,
         first_name = CASE WHEN $6 = 1 THEN $7 ELSE first_name END,
         last_name = CASE WHEN $8 = 1 THEN $9 ELSE last_name END,
@@ -86,7 +108,9 @@ const UPDATE_IDENTITY: &str = "UPDATE identities SET
         metadata = CASE WHEN $16 = 1 THEN $17 ELSE metadata END,
         updated_at = $3
      WHERE app_id = $1 AND user_id = $2
-     RETURNING first_name, last_name, display_name, avatar_url, phone_number, email_address, metadata, created_at, updated_at";
+     RETURNING ",
+    identity_columns!()
+);
 const USER_CONTROLS: &str = "SELECT suspended_at, sessions_revoked_before FROM user_controls WHERE app_id = $1 AND user_id = $2";
 /// Suspends a user not suspended yet (a row is written only then).
 const SUSPEND: &str = "INSERT INTO user_controls (app_id, user_id, suspended_at, updated_at) VALUES ($1, $2, $3, $3)
@@ -103,7 +127,8 @@ const USER_REVOKED_BEFORE: &str = "INSERT INTO user_controls (app_id, user_id, s
 /// profile; `$15`..`$22`: the event. Nothing is written for a suspended
 /// user or a used nonce; the identity comes back when the session was
 /// inserted.
-const REDEEM_PG: &str = "WITH suspended AS (
+const REDEEM_PG: &str = concat!(
+    "WITH suspended AS (
         SELECT EXISTS (SELECT 1 FROM user_controls
                        WHERE app_id = $5 AND user_id = $6 AND suspended_at IS NOT NULL) AS yes
      ), nonce AS (
@@ -117,21 +142,16 @@ const REDEEM_PG: &str = "WITH suspended AS (
         RETURNING 1
      ), identity AS (
         INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
-        SELECT $5, $6, $11, $12, $13, $14, $7, $7 WHERE EXISTS (SELECT 1 FROM session)
-        ON CONFLICT (app_id, user_id) DO UPDATE SET
-           first_name = COALESCE(excluded.first_name, identities.first_name),
-           last_name = COALESCE(excluded.last_name, identities.last_name),
-           display_name = COALESCE(excluded.display_name, identities.display_name),
-           avatar_url = COALESCE(excluded.avatar_url, identities.avatar_url),
-           updated_at = excluded.updated_at
-        RETURNING first_name, last_name, display_name, avatar_url, phone_number, email_address, metadata, created_at, updated_at
+        SELECT $5, $6, $11, $12, $13, $14, $7, $7 WHERE EXISTS (SELECT 1 FROM session) ",
+    merge_identity!(),
+    "
      ), audit AS (
         INSERT INTO audit_events (at, action, actor, app_id, user_id, client_address, request_id, detail)
         SELECT $15, $16, $17, $18, $19, $20, $21, $22 WHERE EXISTS (SELECT 1 FROM session)
      )
-     SELECT (SELECT yes FROM suspended) AS suspended, i.first_name, i.last_name, i.display_name,
-            i.avatar_url, i.phone_number, i.email_address, i.metadata, i.created_at, i.updated_at
-     FROM (SELECT 1) AS one LEFT JOIN identity i ON true";
+     SELECT (SELECT yes FROM suspended) AS suspended, i.*
+     FROM (SELECT 1) AS one LEFT JOIN identity i ON true"
+);
 /// PostgreSQL: a deauthentication and its event as one statement.
 const DELETE_SESSION_PG: &str = "WITH deleted AS (
         DELETE FROM sessions WHERE token_hash = $1 RETURNING 1
@@ -470,25 +490,16 @@ impl SqlStore {
         if row.try_get::<bool, _>("suspended").map_err(backend)? {
             return Ok(Err(SessionRefusal::Suspended));
         }
-        let Some(created_at) = row
+        if row
             .try_get::<Option<i64>, _>("created_at")
             .map_err(backend)?
-        else {
+            .is_none()
+        {
             return Ok(Err(SessionRefusal::NonceUsed));
-        };
-        let text = |column: &str| row.try_get::<Option<String>, _>(column).map_err(backend);
-        let identity = IdentityRow {
-            first_name: text("first_name")?,
-            last_name: text("last_name")?,
-            display_name: text("display_name")?,
-            avatar_url: text("avatar_url")?,
-            phone_number: text("phone_number")?,
-            email_address: text("email_address")?,
-            metadata: text("metadata")?,
-            created_at,
-            updated_at: row.try_get("updated_at").map_err(backend)?,
-        };
-        identity
+        }
+        // The session was inserted: the identity's columns are all there.
+        IdentityRow::from_row(&row)
+            .map_err(backend)?
             .into_identity(session.app_id, session.user_id.clone())
             .map(Ok)
     }
