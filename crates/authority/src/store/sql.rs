@@ -134,7 +134,7 @@ const REDEEM_PG: &str = concat!(
      ), nonce AS (
         INSERT INTO used_nonces (nonce_hash, expires_at)
         SELECT $1, $2 WHERE $1 IS NOT NULL AND NOT (SELECT yes FROM suspended)
-        ON CONFLICT (nonce_hash) DO NOTHING RETURNING 1
+        ON CONFLICT (expires_at, nonce_hash) DO NOTHING RETURNING 1
      ), session AS (
         INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent)
         SELECT $3, $4, $5, $6, $7, $8, $7, $9, $10
@@ -170,7 +170,7 @@ const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE at < $1";
 const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 /// Records a nonce as used; a second time inserts nothing (the primary key).
 const MARK_NONCE_USED: &str = "INSERT INTO used_nonces (nonce_hash, expires_at) VALUES ($1, $2)
-     ON CONFLICT (nonce_hash) DO NOTHING";
+     ON CONFLICT (expires_at, nonce_hash) DO NOTHING";
 const PURGE_USED_NONCES: &str = "DELETE FROM used_nonces WHERE expires_at <= $1";
 const NONCE_KEYS: &str =
     "SELECT key_id, secret, created_at, retired_at FROM nonce_keys ORDER BY created_at, key_id";
@@ -1277,6 +1277,35 @@ mod tests {
                 "{statement}: {steps:?}"
             );
         }
+    }
+
+    /// Used nonces are keyed by expiry first: marking one appends to the
+    /// table's end, and the purge deletes a range of that key, with no
+    /// second index to keep.
+    #[tokio::test]
+    async fn used_nonces_are_kept_in_expiry_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let store = SqlStore::connect(&url, 1).await.unwrap();
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {PURGE_USED_NONCES}"))
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+        assert_eq!(
+            steps,
+            ["SEARCH used_nonces USING PRIMARY KEY (expires_at<?)"],
+            "{steps:?}"
+        );
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'used_nonces'",
+        )
+        .fetch_all(&store.reader)
+        .await
+        .unwrap();
+        // A WITHOUT ROWID table's key is the table itself.
+        assert!(indexes.is_empty(), "{indexes:?}");
     }
 
     /// Three redemptions committed in one batch, the middle one's session

@@ -10,6 +10,8 @@
 //! is acknowledged.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
@@ -25,13 +27,18 @@ const MAX_BATCH: usize = 256;
 /// the database grows (SQLite's default is 2 MiB).
 const CACHE_KIB: i64 = 64 * 1024;
 
-/// Every this many batches, the writer checkpoints what the checkpointer
-/// has not copied yet (little, by then), so that its next transaction can
-/// restart the WAL from its beginning instead of growing it.
-const CATCH_UP_EVERY: u32 = 32;
-
 /// How often the checkpointer copies the WAL into the database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// WAL frames (a page each) past which the log is started again from its
+/// beginning: about 32 MiB of WAL.
+const RESTART_FRAMES: i64 = 8192;
+
+/// Before a restart, what the writer may be left to copy: about 256 KiB.
+const RESIDUE_FRAMES: i64 = 64;
+
+/// Most passes spent bringing the residue down to [`RESIDUE_FRAMES`].
+const CONVERGE_PASSES: usize = 16;
 
 /// Pieces of work that may wait for the thread; more wait to be queued.
 const QUEUE: usize = 4096;
@@ -99,6 +106,11 @@ pub struct Writer {
 impl Writer {
     /// Opens `path` (which exists and is migrated) on a thread of its own.
     pub fn open(path: &Path, synchronous: Synchronous) -> Result<Self> {
+        Self::open_with(path, synchronous, RESTART_FRAMES)
+    }
+
+    /// [`Writer::open`], the WAL started again past `restart_frames`.
+    fn open_with(path: &Path, synchronous: Synchronous, restart_frames: i64) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -106,10 +118,12 @@ impl Writer {
         .map_err(sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sqlite)?;
-        // Checkpoints run on a thread of their own, never inside a commit.
+        // Checkpoints run on a thread of their own, never inside a commit;
+        // savepoints journal in memory, never in a temporary file.
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
-             PRAGMA cache_size = -{CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;",
+             PRAGMA cache_size = -{CACHE_KIB}; PRAGMA wal_autocheckpoint = 0; \
+             PRAGMA temp_store = MEMORY;",
             synchronous.as_sql()
         ))
         .map_err(sqlite)?;
@@ -126,10 +140,15 @@ impl Writer {
                 .spawn(run)
                 .map_err(|e| StoreError::Backend(Box::new(e)))
         };
-        let writer = spawn("tessera-sqlite-writer", Box::new(move || serve(conn, jobs)))?;
+        let restart = Arc::new(AtomicBool::new(false));
+        let due = restart.clone();
+        let writer = spawn(
+            "tessera-sqlite-writer",
+            Box::new(move || serve(conn, jobs, &due)),
+        )?;
         spawn(
             "tessera-sqlite-checkpoints",
-            Box::new(move || checkpoint(&checkpoints, &writer)),
+            Box::new(move || checkpoint(&checkpoints, &writer, &restart, restart_frames)),
         )?;
         Ok(Self { queue })
     }
@@ -166,19 +185,49 @@ impl Writer {
 /// Copies the WAL into the database every [`CHECKPOINT_EVERY`] (passive:
 /// neither readers nor the writer wait for it), so that commits do not pay
 /// for copying it; stops with the writer.
-fn checkpoint(conn: &Connection, writer: &std::thread::JoinHandle<()>) {
+///
+/// SQLite starts the WAL again from its beginning only when a write begins
+/// with every frame copied, which under steady writes never happens by
+/// itself: the log would grow without bound. So once it holds more than
+/// `restart_frames` ([`RESTART_FRAMES`]), `restart` asks the writer to copy, between two
+/// batches, the little written since this pass began; its next commit then
+/// writes from the start of the file again. Files that stop growing also
+/// spare every write the file system's block allocation.
+fn checkpoint(
+    conn: &Connection,
+    writer: &std::thread::JoinHandle<()>,
+    restart: &AtomicBool,
+    restart_frames: i64,
+) {
+    let pass = || {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            row.get::<_, i64>(1)
+        })
+        .inspect_err(|e| tracing::warn!(error = %e, "a WAL checkpoint failed"))
+    };
     while !writer.is_finished() {
         std::thread::sleep(CHECKPOINT_EVERY);
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "a WAL checkpoint failed");
+        let Ok(mut frames) = pass() else { continue };
+        if frames <= restart_frames {
+            continue;
         }
+        // Passes back to back until one finds little written since the
+        // previous: what the writer then copies is that little.
+        for _ in 0..CONVERGE_PASSES {
+            let Ok(now) = pass() else { break };
+            let written = now - frames;
+            frames = now;
+            if written <= RESIDUE_FRAMES {
+                break;
+            }
+        }
+        restart.store(true, Ordering::Relaxed);
     }
 }
 
 /// The writer thread: batches, savepoints, one commit per batch.
-fn serve(mut conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Work>>) {
+fn serve(mut conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Work>>, restart: &AtomicBool) {
     let mut batch: Vec<Box<dyn Work>> = Vec::with_capacity(MAX_BATCH);
-    let mut batches = 0u32;
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -191,9 +240,9 @@ fn serve(mut conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Work>>) {
         for job in batch.drain(..) {
             job.answer(committed.clone());
         }
-        batches = batches.wrapping_add(1);
-        if batches % CATCH_UP_EVERY == 0 {
-            // Busy when the checkpointer is at it: then it catches up instead.
+        if restart.swap(false, Ordering::Relaxed) {
+            // Busy when the checkpointer has begun its next pass: then the
+            // restart waits for the pass after it.
             let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         }
     }
@@ -289,5 +338,71 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(keys, ["kept"]);
+    }
+
+    /// Under writes that never pause, the WAL is started again from its
+    /// beginning once it passes its bound, instead of growing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_steady_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB);",
+            )
+            .unwrap();
+        let writer = Writer::open_with(&path, Synchronous::Normal, 64).unwrap();
+        let wal = dir.path().join("w.db-wal");
+        // The WAL header counts the times the log was started again.
+        let restarts = || {
+            let header = std::fs::read(&wal).unwrap();
+            u32::from_be_bytes(header[12..16].try_into().unwrap())
+        };
+        let began = std::time::Instant::now();
+        let mut before = None;
+        let mut written = 0;
+        // Random keys: every row dirties pages all over the table.
+        while began.elapsed() < std::time::Duration::from_secs(3) {
+            let rows: Vec<_> = (0..16)
+                .map(|_| {
+                    let writer = writer.clone();
+                    tokio::spawn(async move {
+                        writer
+                            .run(|conn| {
+                                conn.execute(
+                                    "INSERT INTO t VALUES (randomblob(32), randomblob(200))",
+                                    [],
+                                )
+                                .map_err(sqlite)?;
+                                Ok((true, ()))
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            for row in rows {
+                row.await.unwrap().unwrap();
+            }
+            written += 16;
+            before.get_or_insert_with(restarts);
+        }
+        let restarted = restarts() - before.unwrap();
+        let frames = std::fs::metadata(&wal).unwrap().len() / (4096 + 24);
+        let pages: i64 = writer
+            .run(|conn| {
+                let n = conn
+                    .query_row("PRAGMA page_count", [], |r| r.get(0))
+                    .map_err(sqlite)?;
+                Ok((false, n))
+            })
+            .await
+            .unwrap();
+        // Without restarts the log would hold a frame for every page of
+        // every commit: many times the whole table.
+        assert!(
+            restarted >= 3 && (frames as i64) < 2 * pages,
+            "{written} rows, {pages} pages, a WAL of {frames} frames, {restarted} restarts"
+        );
     }
 }
