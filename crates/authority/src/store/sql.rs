@@ -1260,12 +1260,7 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("a.db").display());
         let store = SqlStore::connect(&url, 1).await.unwrap();
         for statement in [SESSION, TOUCH_SESSION, DELETE_SESSION, SESSIONS_OF_USER] {
-            let plan: Vec<(i64, i64, i64, String)> =
-                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
-                    .fetch_all(&store.reader)
-                    .await
-                    .unwrap();
-            let steps: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+            let steps = query_plan(&store, statement).await;
             assert!(
                 steps.iter().all(|s| !s.starts_with("SCAN")),
                 "{statement}: {steps:?}"
@@ -1279,6 +1274,16 @@ mod tests {
         }
     }
 
+    /// The steps of SQLite's plan for `statement`.
+    async fn query_plan(store: &SqlStore, statement: &str) -> Vec<String> {
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        plan.into_iter().map(|p| p.3).collect()
+    }
+
     /// Used nonces are keyed by expiry first: marking one appends to the
     /// table's end, and the purge deletes a range of that key, with no
     /// second index to keep.
@@ -1287,12 +1292,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("a.db").display());
         let store = SqlStore::connect(&url, 1).await.unwrap();
-        let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {PURGE_USED_NONCES}"))
-                .fetch_all(&store.reader)
-                .await
-                .unwrap();
-        let steps: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+        let steps = query_plan(&store, PURGE_USED_NONCES).await;
         assert_eq!(
             steps,
             ["SEARCH used_nonces USING PRIMARY KEY (expires_at<?)"],
