@@ -243,12 +243,10 @@ fn serve(mut conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Work>>, restart:
         if restart.swap(false, Ordering::Relaxed) {
             // Busy when the checkpointer has begun its next pass: then the
             // writer tries again after its next batch.
-            let busy = conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                    row.get::<_, i64>(0)
-                })
-                .map_or(true, |busy| busy != 0);
-            if busy {
+            let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+            if done != Ok(0) {
                 restart.store(true, Ordering::Relaxed);
             }
         }
