@@ -189,10 +189,9 @@ impl Writer {
 /// SQLite starts the WAL again from its beginning only when a write begins
 /// with every frame copied, which under steady writes never happens by
 /// itself: the log would grow without bound. So once it holds more than
-/// `restart_frames` ([`RESTART_FRAMES`]), `restart` asks the writer to copy, between two
-/// batches, the little written since this pass began; its next commit then
-/// writes from the start of the file again. Files that stop growing also
-/// spare every write the file system's block allocation.
+/// `restart_frames` ([`RESTART_FRAMES`]), `restart` asks the writer to
+/// copy, between two batches, the little written since this pass began;
+/// its next commit then writes from the start of the file again.
 fn checkpoint(
     conn: &Connection,
     writer: &std::thread::JoinHandle<()>,
