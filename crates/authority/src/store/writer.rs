@@ -134,6 +134,7 @@ impl Writer {
         )
         .map_err(sqlite)?;
         let (queue, jobs) = mpsc::channel(QUEUE);
+        // Names of at most 15 bytes: what Linux keeps, and `top -H` shows.
         let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
@@ -142,12 +143,9 @@ impl Writer {
         };
         let restart = Arc::new(AtomicBool::new(false));
         let due = restart.clone();
-        let writer = spawn(
-            "tessera-sqlite-writer",
-            Box::new(move || serve(conn, jobs, &due)),
-        )?;
+        let writer = spawn("sqlite-writer", Box::new(move || serve(conn, jobs, &due)))?;
         spawn(
-            "tessera-sqlite-checkpoints",
+            "sqlite-checkpts",
             Box::new(move || checkpoint(&checkpoints, &writer, &restart, restart_frames)),
         )?;
         Ok(Self { queue })
