@@ -24,12 +24,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The services allocate a few hundred small blocks per request; mimalloc
-/// serves them from per-thread pages, where the system allocator spent a
-/// tenth of a request's CPU time.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Tessera: EIT v1 identity tokens, signers and services.
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about)]
