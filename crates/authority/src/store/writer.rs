@@ -40,6 +40,10 @@ const RESIDUE_FRAMES: i64 = 64;
 /// Most passes spent bringing the residue down to [`RESIDUE_FRAMES`].
 const CONVERGE_PASSES: usize = 16;
 
+/// A checkpoint that waits for no one; its row is (busy, frames in the
+/// log, frames copied).
+const PASSIVE_CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+
 /// Pieces of work that may wait for the thread; more wait to be queued.
 const QUEUE: usize = 4096;
 
@@ -197,10 +201,8 @@ fn checkpoint(
     restart_frames: i64,
 ) {
     let pass = || {
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            row.get::<_, i64>(1)
-        })
-        .inspect_err(|e| tracing::warn!(error = %e, "a WAL checkpoint failed"))
+        conn.query_row(PASSIVE_CHECKPOINT, [], |row| row.get::<_, i64>(1))
+            .inspect_err(|e| tracing::warn!(error = %e, "a WAL checkpoint failed"))
     };
     while !writer.is_finished() {
         std::thread::sleep(CHECKPOINT_EVERY);
@@ -240,9 +242,7 @@ fn serve(mut conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Work>>, restart:
         if restart.swap(false, Ordering::Relaxed) {
             // Busy when the checkpointer has begun its next pass: then the
             // writer tries again after its next batch.
-            let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                row.get::<_, i64>(0)
-            });
+            let done = conn.query_row(PASSIVE_CHECKPOINT, [], |row| row.get::<_, i64>(0));
             if done != Ok(0) {
                 restart.store(true, Ordering::Relaxed);
             }
