@@ -10,6 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tessera_claims::{AppId, Claims, Environment, KeyId, UserId};
@@ -114,6 +119,11 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
         .map(|u| u.trim_end_matches('/').to_owned())
         .collect();
     let url = urls.first().context("--url is needed")?.clone();
+    // Not connected yet: each worker opens its own.
+    let conns: Vec<Connection> = urls
+        .iter()
+        .map(|u| Connection::new(u))
+        .collect::<Result<_>>()?;
     let mut flow_app = None;
     let requests: Vec<(String, Value)> = match args.target {
         Target::Nonces => Vec::new(),
@@ -144,16 +154,19 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
             }),
         )],
     };
+    // Bodies serialized once, before the clock starts.
+    let requests: Vec<(String, Bytes)> = requests
+        .into_iter()
+        .map(|(path, body)| Ok((path, Bytes::from(serde_json::to_vec(&body)?))))
+        .collect::<Result<_>>()?;
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut workers = Vec::new();
-    let urls = Arc::new(urls);
     for _ in 0..args.concurrency {
-        let (http, urls, requests, next, flow_app) = (
-            http.clone(),
-            urls.clone(),
+        let (conns, requests, next, flow_app) = (
+            conns.clone(),
             requests.clone(),
             next.clone(),
             flow_app.clone(),
@@ -161,54 +174,41 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
         let target = args.target;
         workers.push(tokio::spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
+            let mut conns = conns;
             loop {
                 let began = Instant::now();
                 let turn = next.fetch_add(1, Ordering::Relaxed);
-                let url = &urls[turn % urls.len()];
+                let conn = turn % conns.len();
                 let response = match target {
-                    Target::Nonces => {
-                        if began >= deadline {
+                    Target::Sessions => {
+                        let Some((path, body)) = requests.get(turn) else {
                             break;
-                        }
-                        http.post(format!("{url}/nonces")).send().await
+                        };
+                        conns[conn].post(path, body.clone()).await
                     }
+                    _ if began >= deadline => break,
+                    Target::Nonces => conns[conn].post("/nonces", Bytes::new()).await,
                     Target::Flows => {
-                        if began >= deadline {
-                            break;
-                        }
                         let app = flow_app.as_deref().expect("registered before the clock");
-                        match flow(&http, &urls, turn, app).await {
+                        match flow(&mut conns, turn, app).await {
                             Ok(()) => latencies.push(began.elapsed()),
                             Err(_) => errors += 1,
                         }
                         continue;
                     }
-                    Target::Sessions => {
-                        let Some((path, body)) = requests.get(turn) else {
-                            break;
-                        };
-                        http.post(format!("{url}{path}")).json(body).send().await
-                    }
                     Target::Healthz => {
-                        if began >= deadline {
-                            break;
-                        }
-                        http.get(format!("{url}/healthz")).send().await
+                        conns[conn]
+                            .send(Method::GET, "/healthz", None, Bytes::new())
+                            .await
                     }
                     Target::Validate | Target::SampleTokens | Target::CredentialTokens => {
-                        if began >= deadline {
-                            break;
-                        }
                         let (path, body) = &requests[0];
-                        http.post(format!("{url}{path}")).json(body).send().await
+                        conns[conn].post(path, body.clone()).await
                     }
                 };
                 match response {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        latencies.push(began.elapsed());
-                    }
-                    _ => errors += 1,
+                    Ok(_) => latencies.push(began.elapsed()),
+                    Err(_) => errors += 1,
                 }
             }
             (latencies, errors)
@@ -303,10 +303,16 @@ impl BenchApp {
             .error_for_status()?
             .json()
             .await?;
+        self.sign(i, nonce["nonce"].as_str().context("no nonce")?)
+            .await
+    }
+
+    /// A token over `nonce` for user `bench-<i % 1000>`.
+    async fn sign(&self, i: usize, nonce: &str) -> Result<tessera_claims::IdentityToken> {
         let claims = Claims::builder(
             self.provider_id,
             UserId::new(format!("bench-{}", i % 1000))?,
-            nonce["nonce"].as_str().context("no nonce")?,
+            nonce,
         )
         .issued_at(now())
         .ttl_secs(600)
@@ -317,27 +323,131 @@ impl BenchApp {
 
 /// One whole flow, each step at the next instance: nonce, signed token,
 /// session, deauthentication.
-async fn flow(http: &reqwest::Client, urls: &[String], turn: usize, app: &BenchApp) -> Result<()> {
-    let at = |step: usize| &urls[(turn + step) % urls.len()];
-    let token = app.token(http, at(0), turn).await?;
-    let session: Value = http
-        .post(format!("{}/sessions", at(1)))
-        .json(&json!({"app_id": app.app_id, "identity_token": token.as_str()}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
+async fn flow(conns: &mut [Connection], turn: usize, app: &BenchApp) -> Result<()> {
+    let instances = conns.len();
+    let at = |step: usize| (turn + step) % instances;
+    let body = |json: Value| Ok::<_, anyhow::Error>(Bytes::from(serde_json::to_vec(&json)?));
+    let nonce: Value = serde_json::from_slice(
+        &conns[at(0)]
+            .post("/nonces", body(json!({"app_id": app.app_id}))?)
+            .await?,
+    )?;
+    let token = app
+        .sign(turn, nonce["nonce"].as_str().context("no nonce")?)
         .await?;
-    http.delete(format!("{}/sessions/current", at(2)))
-        .bearer_auth(
-            session["session_token"]
-                .as_str()
-                .context("no session_token")?,
+    let session: Value = serde_json::from_slice(
+        &conns[at(1)]
+            .post(
+                "/sessions",
+                body(json!({"app_id": app.app_id, "identity_token": token.as_str()}))?,
+            )
+            .await?,
+    )?;
+    let bearer = session["session_token"]
+        .as_str()
+        .context("no session_token")?;
+    conns[at(2)]
+        .send(
+            Method::DELETE,
+            "/sessions/current",
+            Some(bearer),
+            Bytes::new(),
         )
-        .send()
-        .await?
-        .error_for_status()?;
+        .await?;
     Ok(())
+}
+
+/// One HTTP/1.1 connection to an instance, kept open across requests (as
+/// wrk keeps one per connection slot): the load generator's own cost per
+/// request stays small beside the server's, on a machine they share.
+/// Opened on first use, and again once closed (by the server, or after an
+/// error).
+struct Connection {
+    /// `host:port`.
+    address: String,
+    /// The base URL's path, without its trailing `/`.
+    prefix: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+/// A clone has a connection of its own, opened on first use.
+impl Clone for Connection {
+    fn clone(&self) -> Self {
+        Self {
+            address: self.address.clone(),
+            prefix: self.prefix.clone(),
+            sender: None,
+        }
+    }
+}
+
+impl Connection {
+    /// For a base URL `http://host:port[/prefix]` (plain HTTP: the load
+    /// generator runs beside the service, as wrk would).
+    fn new(url: &str) -> Result<Self> {
+        let uri: hyper::Uri = url.parse().with_context(|| format!("--url {url}"))?;
+        anyhow::ensure!(
+            uri.scheme_str() == Some("http"),
+            "--url {url}: the load generator speaks plain HTTP (http://host:port)"
+        );
+        let address = uri
+            .authority()
+            .with_context(|| format!("--url {url}: no host"))?
+            .to_string();
+        Ok(Self {
+            address,
+            prefix: uri.path().trim_end_matches('/').to_owned(),
+            sender: None,
+        })
+    }
+
+    /// `POST path` with a JSON body; the response body when successful.
+    async fn post(&mut self, path: &str, body: Bytes) -> Result<Bytes> {
+        self.send(Method::POST, path, None, body).await
+    }
+
+    /// One request; an error for anything but a 2xx answer.
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Bytes,
+    ) -> Result<Bytes> {
+        let sender = match self.sender.take() {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => self.open().await?,
+        };
+        let sender = self.sender.insert(sender);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.prefix))
+            .header(HOST, &self.address);
+        if !body.is_empty() {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
+        if let Some(token) = bearer {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        sender.ready().await?;
+        let response = sender.send_request(request.body(Full::new(body))?).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(status.is_success(), "{status}");
+        Ok(body)
+    }
+
+    async fn open(&self) -> Result<SendRequest<Full<Bytes>>> {
+        let stream = tokio::net::TcpStream::connect(&self.address).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            // Ends when the server or the bench closes the connection.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
 }
 
 /// Registers an app with a fresh key, then fetches nonces and signs one token each.
