@@ -110,9 +110,9 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
     {
         anyhow::bail!("--concurrency must be in 1..=1024 and --seconds positive");
     }
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
+    // Registration and token preparation only: the measured requests go
+    // over each worker's own connections.
+    let http = reqwest::Client::new();
     let urls: Vec<String> = args
         .url
         .iter()
@@ -165,7 +165,7 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (conns, requests, next, flow_app) = (
+        let (mut conns, requests, next, flow_app) = (
             conns.clone(),
             requests.clone(),
             next.clone(),
@@ -174,7 +174,6 @@ pub async fn run(args: BenchArgs) -> Result<std::process::ExitCode> {
         let target = args.target;
         workers.push(tokio::spawn(async move {
             let (mut latencies, mut errors) = (Vec::new(), 0usize);
-            let mut conns = conns;
             loop {
                 let began = Instant::now();
                 let turn = next.fetch_add(1, Ordering::Relaxed);

@@ -309,16 +309,22 @@ pub fn sqlite(e: rusqlite::Error) -> StoreError {
 mod tests {
     use super::*;
 
+    /// `w.db` in `dir`, in WAL mode, holding `schema`.
+    fn database(dir: &tempfile::TempDir, schema: &str) -> std::path::PathBuf {
+        let path = dir.path().join("w.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!("PRAGMA journal_mode = WAL; {schema}"))
+            .unwrap();
+        path
+    }
+
     /// A piece of work that panics is answered with an error and rolled
     /// back; the writer keeps serving.
     #[tokio::test]
     async fn a_panicking_piece_of_work_does_not_stop_the_writer() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.db");
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY);")
-            .unwrap();
+        let path = database(&dir, "CREATE TABLE t (k TEXT PRIMARY KEY);");
         let writer = Writer::open(&path, Synchronous::Normal).unwrap();
         let panicked = writer
             .run(|conn| {
@@ -359,11 +365,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_reads_through_a_memory_map_with_a_small_cache() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.db");
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA journal_mode = WAL;")
-            .unwrap();
+        let path = database(&dir, "");
         let writer = Writer::open(&path, Synchronous::Normal).unwrap();
         let (cache, mmap) = writer
             .run(|conn| {
@@ -383,13 +385,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_stays_bounded_under_steady_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.db");
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB);",
-            )
-            .unwrap();
+        let path = database(&dir, "CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB);");
         let writer = Writer::open_with(&path, Synchronous::Normal, 64).unwrap();
         let wal = dir.path().join("w.db-wal");
         // The WAL header counts the times the log was started again.
