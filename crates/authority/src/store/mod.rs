@@ -5,6 +5,7 @@
 mod audit;
 #[cfg(feature = "test-util")]
 pub mod conformance;
+mod redemptions;
 mod redis;
 mod sql;
 mod writer;

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use rusqlite::params;
 use serde_json::Value;
 use sqlx::{AnyPool, FromRow as _, Row as _};
@@ -13,6 +15,7 @@ use tessera_api::sql::{self, Engine, Failure, PoolSettings, Pools, Synchronous};
 use tessera_api::Origin;
 use tessera_claims::{AppId, KeyId, Profile, ProviderId, UserId};
 
+use super::redemptions::{Redeemed, Redeemer, Redemption};
 use super::writer::{sqlite, Decision, Writer};
 use super::{
     corrupt, Actor, App, AppChange, AuditAction, AuditEvent, AuditQuery, AuditRecord,
@@ -121,36 +124,61 @@ const LIFT_SUSPENSION: &str = "UPDATE user_controls SET suspended_at = NULL, upd
 const APP_REVOKED_BEFORE: &str = "UPDATE apps SET sessions_revoked_before = $2 WHERE app_id = $1";
 const USER_REVOKED_BEFORE: &str = "INSERT INTO user_controls (app_id, user_id, sessions_revoked_before, updated_at) VALUES ($1, $2, $3, $4)
      ON CONFLICT (app_id, user_id) DO UPDATE SET sessions_revoked_before = excluded.sessions_revoked_before, updated_at = excluded.updated_at";
-/// PostgreSQL: a whole redemption as one statement, so one round trip and
-/// its own transaction. `$1`, `$2`: the used nonce (`$1` NULL when used
-/// nonces are kept elsewhere); `$3`..`$10`: the session; `$11`..`$14`: the
-/// profile; `$15`..`$22`: the event. Nothing is written for a suspended
-/// user or a used nonce; the identity comes back when the session was
-/// inserted.
+/// PostgreSQL: redemptions as one statement, so one round trip and one
+/// transaction for all of them. `$1` is a JSON array of [`RedemptionRow`]s
+/// (bytes in base64), in which no user and no nonce appears twice. For
+/// each: the nonce marked used (unless `nonce_hash` is null: used nonces
+/// are kept elsewhere), the session inserted, the identity upserted and the
+/// event recorded; nothing is written for a suspended user or a used nonce.
+/// One row comes back per redemption, by `ord`, with the identity when the
+/// session was inserted.
 const REDEEM_PG: &str = concat!(
-    "WITH suspended AS (
-        SELECT EXISTS (SELECT 1 FROM user_controls
-                       WHERE app_id = $5 AND user_id = $6 AND suspended_at IS NOT NULL) AS yes
+    "WITH input AS (
+        SELECT r.ord, decode(r.nonce_hash, 'base64') AS nonce_hash, r.nonce_expires_at,
+               decode(r.token_hash, 'base64') AS token_hash, r.session_id, r.app_id, r.user_id,
+               r.created_at, r.expires_at, r.client_address, r.user_agent,
+               r.first_name, r.last_name, r.display_name, r.avatar_url,
+               r.at, r.action, r.actor, r.event_app_id, r.event_user_id,
+               r.event_client_address, r.request_id, r.detail
+        FROM json_to_recordset($1::json) AS r(
+            ord int, nonce_hash text, nonce_expires_at bigint,
+            token_hash text, session_id text, app_id text, user_id text,
+            created_at bigint, expires_at bigint, client_address text, user_agent text,
+            first_name text, last_name text, display_name text, avatar_url text,
+            at bigint, action text, actor text, event_app_id text, event_user_id text,
+            event_client_address text, request_id text, detail text)
+     ), suspended AS (
+        SELECT i.ord, EXISTS (SELECT 1 FROM user_controls u
+                              WHERE u.app_id = i.app_id AND u.user_id = i.user_id
+                                AND u.suspended_at IS NOT NULL) AS yes
+        FROM input i
      ), nonce AS (
         INSERT INTO used_nonces (nonce_hash, expires_at)
-        SELECT $1, $2 WHERE $1 IS NOT NULL AND NOT (SELECT yes FROM suspended)
-        ON CONFLICT (expires_at, nonce_hash) DO NOTHING RETURNING 1
+        SELECT i.nonce_hash, i.nonce_expires_at FROM input i JOIN suspended s USING (ord)
+        WHERE i.nonce_hash IS NOT NULL AND NOT s.yes
+        ON CONFLICT (expires_at, nonce_hash) DO NOTHING RETURNING nonce_hash
      ), session AS (
         INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent)
-        SELECT $3, $4, $5, $6, $7, $8, $7, $9, $10
-        WHERE NOT (SELECT yes FROM suspended) AND ($1 IS NULL OR EXISTS (SELECT 1 FROM nonce))
-        RETURNING 1
+        SELECT i.token_hash, i.session_id, i.app_id, i.user_id, i.created_at, i.expires_at, i.created_at, i.client_address, i.user_agent
+        FROM input i JOIN suspended s USING (ord)
+        WHERE NOT s.yes AND (i.nonce_hash IS NULL OR i.nonce_hash IN (SELECT nonce_hash FROM nonce))
+        RETURNING token_hash
      ), identity AS (
         INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
-        SELECT $5, $6, $11, $12, $13, $14, $7, $7 WHERE EXISTS (SELECT 1 FROM session) ",
+        SELECT i.app_id, i.user_id, i.first_name, i.last_name, i.display_name, i.avatar_url, i.created_at, i.created_at
+        FROM input i WHERE i.token_hash IN (SELECT token_hash FROM session) ",
     merge_identity!(),
-    "
+    ", app_id, user_id
      ), audit AS (
         INSERT INTO audit_events (at, action, actor, app_id, user_id, client_address, request_id, detail)
-        SELECT $15, $16, $17, $18, $19, $20, $21, $22 WHERE EXISTS (SELECT 1 FROM session)
+        SELECT i.at, i.action, i.actor, i.event_app_id, i.event_user_id, i.event_client_address, i.request_id, i.detail
+        FROM input i WHERE i.token_hash IN (SELECT token_hash FROM session)
+        ORDER BY i.ord
      )
-     SELECT (SELECT yes FROM suspended) AS suspended, i.*
-     FROM (SELECT 1) AS one LEFT JOIN identity i ON true"
+     SELECT i.ord, s.yes AS suspended, d.first_name, d.last_name, d.display_name, d.avatar_url,
+            d.phone_number, d.email_address, d.metadata, d.created_at, d.updated_at
+     FROM input i JOIN suspended s USING (ord)
+     LEFT JOIN identity d ON d.app_id = i.app_id AND d.user_id = i.user_id"
 );
 /// PostgreSQL: a deauthentication and its event as one statement.
 const DELETE_SESSION_PG: &str = "WITH deleted AS (
@@ -401,6 +429,8 @@ pub struct SqlStore {
     writer: AnyPool,
     /// SQLite files: the thread that writes sessions, in batches.
     sessions: Option<Writer>,
+    /// PostgreSQL: the tasks that write sessions, in batches.
+    redeemer: Option<Redeemer>,
 }
 
 /// The engine's error as a [`StoreError`].
@@ -454,11 +484,13 @@ impl SqlStore {
             Some(path) => Some(Writer::open(&path, synchronous)?),
             None => None,
         };
+        let redeemer = (engine == Engine::Postgres).then(|| Redeemer::start(writer.clone()));
         Ok(Self {
             engine,
             reader,
             writer,
             sessions,
+            redeemer,
         })
     }
 
@@ -466,43 +498,119 @@ impl SqlStore {
     pub fn engine(&self) -> Engine {
         self.engine
     }
+}
 
-    /// A redemption on PostgreSQL: one statement ([`REDEEM_PG`]).
-    async fn redeem_pg(
-        &self,
-        nonce: Option<&UsedNonce>,
-        session: &SessionRecord,
-        profile: &Profile,
-        event: &AuditEvent,
-    ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
-        let query = sqlx::query(REDEEM_PG)
-            .bind(nonce.map(|n| n.hash.as_bytes().to_vec()))
-            .bind(nonce.map(|n| n.expires_at));
-        let query = bind_session(query, session)
-            .bind(&profile.first_name)
-            .bind(&profile.last_name)
-            .bind(&profile.display_name)
-            .bind(&profile.avatar_url);
-        let row = bind_event(query, event)
-            .fetch_one(&self.writer)
-            .await
-            .map_err(backend)?;
-        if row.try_get::<bool, _>("suspended").map_err(backend)? {
-            return Ok(Err(SessionRefusal::Suspended));
+/// One redemption of [`REDEEM_PG`]'s input, in its column names.
+#[derive(serde::Serialize)]
+struct RedemptionRow<'a> {
+    ord: usize,
+    nonce_hash: Option<String>,
+    nonce_expires_at: Option<i64>,
+    token_hash: String,
+    session_id: &'a str,
+    app_id: String,
+    user_id: &'a str,
+    created_at: i64,
+    expires_at: i64,
+    client_address: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    display_name: Option<&'a str>,
+    avatar_url: Option<&'a str>,
+    at: i64,
+    action: &'static str,
+    actor: &'static str,
+    event_app_id: Option<String>,
+    event_user_id: Option<&'a str>,
+    event_client_address: Option<&'a str>,
+    request_id: Option<&'a str>,
+    detail: Option<String>,
+}
+
+impl<'a> RedemptionRow<'a> {
+    fn new(ord: usize, r: &'a Redemption) -> Self {
+        let (session, profile, event) = (&r.session, &r.profile, &r.event);
+        Self {
+            ord,
+            nonce_hash: r.nonce.map(|n| STANDARD.encode(n.hash.as_bytes())),
+            nonce_expires_at: r.nonce.map(|n| n.expires_at),
+            token_hash: STANDARD.encode(session.token_hash.as_bytes()),
+            session_id: &session.session_id,
+            app_id: session.app_id.to_string(),
+            user_id: session.user_id.as_str(),
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            client_address: session.client_address.as_deref(),
+            user_agent: session.user_agent.as_deref(),
+            first_name: profile.first_name.as_deref(),
+            last_name: profile.last_name.as_deref(),
+            display_name: profile.display_name.as_deref(),
+            avatar_url: profile.avatar_url.as_deref(),
+            at: event.at,
+            action: event.action.as_str(),
+            actor: event.actor.as_str(),
+            event_app_id: event.app_id.map(|a| a.to_string()),
+            event_user_id: event.user_id.as_ref().map(UserId::as_str),
+            event_client_address: event.client_address.as_deref(),
+            request_id: event.request_id.as_deref(),
+            detail: (!event.detail.is_null()).then(|| event.detail.to_string()),
         }
-        if row
-            .try_get::<Option<i64>, _>("created_at")
-            .map_err(backend)?
-            .is_none()
-        {
-            return Ok(Err(SessionRefusal::NonceUsed));
-        }
-        // The session was inserted: the identity's columns are all there.
-        IdentityRow::from_row(&row)
-            .map_err(backend)?
-            .into_identity(session.app_id, session.user_id.clone())
-            .map(Ok)
     }
+}
+
+/// Redemptions on PostgreSQL, in one statement ([`REDEEM_PG`]): no user
+/// and no nonce may appear twice. An outcome per redemption, in order;
+/// an error when the statement failed, in which case nothing was written.
+pub(super) async fn redeem_all(
+    pool: &AnyPool,
+    redemptions: &[&Redemption],
+) -> Result<Vec<Redeemed>> {
+    let rows: Vec<RedemptionRow<'_>> = redemptions
+        .iter()
+        .enumerate()
+        .map(|(ord, r)| RedemptionRow::new(ord, r))
+        .collect();
+    let input = serde_json::to_string(&rows).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    let rows = sqlx::query(REDEEM_PG)
+        .bind(input)
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    let mut outcomes: Vec<Option<Redeemed>> = redemptions.iter().map(|_| None).collect();
+    for row in rows {
+        let ord: i32 = row.try_get("ord").map_err(backend)?;
+        let i = usize::try_from(ord)
+            .ok()
+            .filter(|&i| i < redemptions.len())
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("redemption {ord} of {}", redemptions.len()))
+            })?;
+        outcomes[i] = Some(redeemed(&row, redemptions[i])?);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| StoreError::Corrupt("a redemption without its row".into())))
+        .collect()
+}
+
+/// What [`REDEEM_PG`]'s row says of a redemption.
+fn redeemed(row: &sqlx::any::AnyRow, r: &Redemption) -> Result<Redeemed> {
+    if row.try_get::<bool, _>("suspended").map_err(backend)? {
+        return Ok(Err(SessionRefusal::Suspended));
+    }
+    if row
+        .try_get::<Option<i64>, _>("created_at")
+        .map_err(backend)?
+        .is_none()
+    {
+        return Ok(Err(SessionRefusal::NonceUsed));
+    }
+    // The session was inserted: the identity's columns are all there.
+    IdentityRow::from_row(row)
+        .map_err(backend)?
+        .into_identity(r.session.app_id, r.session.user_id.clone())
+        .map(Ok)
 }
 
 /// A statement with its parameters, on either engine.
@@ -693,8 +801,10 @@ impl Store for SqlStore {
                 .run(move |conn| redeem_on(conn, None, &session, &profile, &event))
                 .await;
         }
-        if self.engine == Engine::Postgres {
-            return self.redeem_pg(None, session, profile, event).await;
+        if let Some(redeemer) = &self.redeemer {
+            return redeemer
+                .redeem(Redemption::new(None, session, profile, event))
+                .await;
         }
         let tx = self.writer.begin().await.map_err(backend)?;
         open_in(tx, session, profile, event).await
@@ -714,8 +824,10 @@ impl Store for SqlStore {
                 .run(move |conn| redeem_on(conn, Some(&nonce), &session, &profile, &event))
                 .await;
         }
-        if self.engine == Engine::Postgres {
-            return self.redeem_pg(Some(nonce), session, profile, event).await;
+        if let Some(redeemer) = &self.redeemer {
+            return redeemer
+                .redeem(Redemption::new(Some(*nonce), session, profile, event))
+                .await;
         }
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let marked = sqlx::query(MARK_NONCE_USED)
