@@ -818,6 +818,23 @@ pub async fn redemption(store: Arc<dyn Store>) {
     }
     assert_eq!(won, 1, "exactly one concurrent redemption wins");
 
+    // Concurrent redemptions of distinct nonces by a few users, each user's
+    // in a different order: every one opens its session (a store that
+    // writes several at once must not deadlock on the shared identities).
+    let mut tasks = Vec::new();
+    for i in 0..96 {
+        let user = if i % 2 == 0 { i % 6 } else { 5 - i % 6 };
+        let (store, session) = (store.clone(), session_of(&a, &format!("shared-{user}")));
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem(&used(5_000), &session, &Profile::default(), &ev())
+                .await
+        }));
+    }
+    for task in tasks {
+        assert!(matches!(task.await.unwrap(), Ok(Ok(_))));
+    }
+
     let purged = store.purge_expired(5_000, 0).await.unwrap();
     assert!(purged.used_nonces >= 3, "{purged:?}");
     assert!(

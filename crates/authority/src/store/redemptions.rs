@@ -211,3 +211,188 @@ async fn answer(pool: &AnyPool, round: Vec<Job>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tessera_api::sql::{connect, PoolSettings, Synchronous};
+    use tessera_claims::{AppId, Environment, ProviderId};
+    use tessera_tests::ScratchDatabase;
+
+    use super::*;
+    use crate::store::{Actor, App, AuditAction, SessionTokenHash, SqlStore, Store};
+
+    fn random() -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).unwrap();
+        bytes
+    }
+
+    fn nonce() -> UsedNonce {
+        UsedNonce {
+            hash: NonceHash::from_bytes(random()),
+            expires_at: 2_000,
+        }
+    }
+
+    fn redemption(app: &AppId, user: &str, nonce: UsedNonce) -> Redemption {
+        let session = SessionRecord {
+            token_hash: SessionTokenHash::from_bytes(random()),
+            session_id: crate::bearer::session_id(),
+            app_id: *app,
+            user_id: UserId::new(user).unwrap(),
+            created_at: 1_000,
+            expires_at: 100_000,
+            last_seen_at: 1_000,
+            client_address: None,
+            user_agent: None,
+        };
+        let event = AuditEvent::new(1_000, AuditAction::SessionOpened, Actor::User).app(*app);
+        Redemption::new(Some(nonce), &session, &Profile::default(), &event)
+    }
+
+    /// A migrated scratch database with one app, its store and a pool of
+    /// its own.
+    async fn database() -> (ScratchDatabase, SqlStore, AnyPool, AppId) {
+        let db = ScratchDatabase::create().await;
+        let store = SqlStore::connect(&db.url, 4).await.unwrap();
+        let app = App {
+            app_id: AppId::generate(Environment::Staging),
+            provider_id: ProviderId::generate(),
+            environment: Environment::Staging,
+            name: "batches".into(),
+            created_at: 1_000,
+            session_ttl_secs: None,
+            sessions_revoked_before: None,
+            allowed_origins: Vec::new(),
+        };
+        let created = AuditEvent::new(1_000, AuditAction::AppCreated, Actor::Admin);
+        store.create_app(&app, &created).await.unwrap();
+        let settings = PoolSettings {
+            max_connections: 2,
+            postgres_schema: None,
+            sqlite_synchronous: Synchronous::Normal,
+        };
+        let pool = connect(&db.url, settings).await.unwrap().writer;
+        (db, store, pool, app.app_id)
+    }
+
+    /// Writes `redemptions` as one batch; the answers in order.
+    async fn batch(pool: &AnyPool, redemptions: Vec<Redemption>) -> Vec<Result<Redeemed>> {
+        let (jobs, answers): (Vec<Job>, Vec<_>) = redemptions
+            .into_iter()
+            .map(|redemption| {
+                let (reply, answer) = oneshot::channel();
+                (Job { redemption, reply }, answer)
+            })
+            .unzip();
+        write(pool.clone(), jobs).await;
+        let mut out = Vec::new();
+        for answer in answers {
+            out.push(answer.await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn one_failed_write_in_a_batch_fails_only_its_request() {
+        let (_db, store, pool, app) = database().await;
+        let first = redemption(&app, "first", nonce());
+        let taken = first.session.token_hash;
+        assert!(matches!(&batch(&pool, vec![first]).await[..], [Ok(Ok(_))]));
+
+        let replayed = nonce();
+        let mut clash = redemption(&app, "clash", nonce());
+        clash.session.token_hash = taken;
+        let answers = batch(
+            &pool,
+            vec![
+                redemption(&app, "user-0", replayed),
+                clash,
+                redemption(&app, "user-1", nonce()),
+                // The same user again, and the same nonce again: later rounds.
+                redemption(&app, "user-0", nonce()),
+                redemption(&app, "user-2", replayed),
+            ],
+        )
+        .await;
+        assert!(matches!(answers[0], Ok(Ok(_))), "{:?}", answers[0]);
+        assert!(
+            matches!(answers[1], Err(StoreError::Conflict(_))),
+            "{:?}",
+            answers[1]
+        );
+        assert!(matches!(answers[2], Ok(Ok(_))), "{:?}", answers[2]);
+        assert!(matches!(answers[3], Ok(Ok(_))), "{:?}", answers[3]);
+        assert!(
+            matches!(answers[4], Ok(Err(SessionRefusal::NonceUsed))),
+            "{:?}",
+            answers[4]
+        );
+        let user = |name: &str| UserId::new(name).unwrap();
+        let live = |name: &'static str| {
+            let store = &store;
+            async move {
+                store
+                    .sessions_of_user(&app, &user(name), 1_500, 10)
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(live("user-0").await, 2);
+        assert_eq!(live("user-1").await, 1);
+        assert_eq!(live("user-2").await, 0);
+        assert_eq!(live("clash").await, 0);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_fails_every_request_of_the_batch() {
+        let (_db, _store, pool, app) = database().await;
+        pool.close().await;
+        let answers = batch(
+            &pool,
+            vec![
+                redemption(&app, "a", nonce()),
+                redemption(&app, "b", nonce()),
+            ],
+        )
+        .await;
+        for answer in answers {
+            assert!(
+                matches!(answer, Err(StoreError::Unavailable(_))),
+                "{answer:?}"
+            );
+        }
+    }
+
+    /// Concurrent statements lock shared identities and replayed nonces
+    /// in one order: thousands of redemptions by five users, a few nonces
+    /// replayed among them, and none fails (a deadlock would fail both
+    /// statements' callers).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_batches_never_deadlock() {
+        let (_db, _store, pool, app) = database().await;
+        let redeemer = Redeemer::start(pool);
+        let replayed: Vec<UsedNonce> = (0..8).map(|_| nonce()).collect();
+        let mut tasks = Vec::new();
+        for i in 0..4000usize {
+            let redeemer = redeemer.clone();
+            let used = if i % 4 == 0 {
+                replayed[(i / 4) % replayed.len()]
+            } else {
+                nonce()
+            };
+            let r = redemption(&app, &format!("user-{}", (i * 7) % 5), used);
+            tasks.push(tokio::spawn(async move { redeemer.redeem(r).await }));
+        }
+        let (mut opened, mut refused) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(Ok(_)) => opened += 1,
+                Ok(Err(SessionRefusal::NonceUsed)) => refused += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((opened, refused), (3000 + 8, 1000 - 8));
+    }
+}

@@ -131,7 +131,9 @@ const USER_REVOKED_BEFORE: &str = "INSERT INTO user_controls (app_id, user_id, s
 /// are kept elsewhere), the session inserted, the identity upserted and the
 /// event recorded; nothing is written for a suspended user or a used nonce.
 /// One row comes back per redemption, by `ord`, with the identity when the
-/// session was inserted.
+/// session was inserted. Rows that concurrent statements may both lock (a
+/// replayed nonce's, an identity) are written in key order, so that two
+/// statements never wait for each other.
 const REDEEM_PG: &str = concat!(
     "WITH input AS (
         SELECT r.ord, decode(r.nonce_hash, 'base64') AS nonce_hash, r.nonce_expires_at,
@@ -156,6 +158,7 @@ const REDEEM_PG: &str = concat!(
         INSERT INTO used_nonces (nonce_hash, expires_at)
         SELECT i.nonce_hash, i.nonce_expires_at FROM input i JOIN suspended s USING (ord)
         WHERE i.nonce_hash IS NOT NULL AND NOT s.yes
+        ORDER BY i.nonce_hash
         ON CONFLICT (expires_at, nonce_hash) DO NOTHING RETURNING nonce_hash
      ), session AS (
         INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent)
@@ -166,7 +169,8 @@ const REDEEM_PG: &str = concat!(
      ), identity AS (
         INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
         SELECT i.app_id, i.user_id, i.first_name, i.last_name, i.display_name, i.avatar_url, i.created_at, i.created_at
-        FROM input i WHERE i.token_hash IN (SELECT token_hash FROM session) ",
+        FROM input i WHERE i.token_hash IN (SELECT token_hash FROM session)
+        ORDER BY i.app_id, i.user_id ",
     merge_identity!(),
     ", app_id, user_id
      ), audit AS (
