@@ -5,6 +5,8 @@
 mod audit;
 #[cfg(feature = "test-util")]
 pub mod conformance;
+#[cfg(test)]
+mod fixtures;
 mod redemptions;
 mod redis;
 mod sql;

@@ -215,17 +215,11 @@ async fn answer(pool: &AnyPool, round: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use tessera_api::sql::{connect, PoolSettings, Synchronous};
-    use tessera_claims::{AppId, Environment, ProviderId};
     use tessera_tests::ScratchDatabase;
 
     use super::*;
-    use crate::store::{Actor, App, AuditAction, SessionTokenHash, SqlStore, Store};
-
-    fn random() -> [u8; 32] {
-        let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes).unwrap();
-        bytes
-    }
+    use crate::store::fixtures::{app_in, opened, outcomes, random, session};
+    use crate::store::{SessionTokenHash, SqlStore, Store};
 
     fn nonce() -> UsedNonce {
         UsedNonce {
@@ -235,19 +229,9 @@ mod tests {
     }
 
     fn redemption(app: &AppId, user: &str, nonce: UsedNonce) -> Redemption {
-        let session = SessionRecord {
-            token_hash: SessionTokenHash::from_bytes(random()),
-            session_id: crate::bearer::session_id(),
-            app_id: *app,
-            user_id: UserId::new(user).unwrap(),
-            created_at: 1_000,
-            expires_at: 100_000,
-            last_seen_at: 1_000,
-            client_address: None,
-            user_agent: None,
-        };
-        let event = AuditEvent::new(1_000, AuditAction::SessionOpened, Actor::User).app(*app);
-        Redemption::new(Some(nonce), &session, &Profile::default(), &event)
+        let token_hash = SessionTokenHash::from_bytes(random());
+        let session = session(app, user, token_hash);
+        Redemption::new(Some(nonce), &session, &Profile::default(), &opened(app))
     }
 
     /// A migrated scratch database with one app, its store and a pool of
@@ -255,25 +239,14 @@ mod tests {
     async fn database() -> (ScratchDatabase, SqlStore, AnyPool, AppId) {
         let db = ScratchDatabase::create().await;
         let store = SqlStore::connect(&db.url, 4).await.unwrap();
-        let app = App {
-            app_id: AppId::generate(Environment::Staging),
-            provider_id: ProviderId::generate(),
-            environment: Environment::Staging,
-            name: "batches".into(),
-            created_at: 1_000,
-            session_ttl_secs: None,
-            sessions_revoked_before: None,
-            allowed_origins: Vec::new(),
-        };
-        let created = AuditEvent::new(1_000, AuditAction::AppCreated, Actor::Admin);
-        store.create_app(&app, &created).await.unwrap();
+        let app = app_in(&store).await;
         let settings = PoolSettings {
             max_connections: 2,
             postgres_schema: None,
             sqlite_synchronous: Synchronous::Normal,
         };
         let pool = connect(&db.url, settings).await.unwrap().writer;
-        (db, store, pool, app.app_id)
+        (db, store, pool, app)
     }
 
     /// Writes `redemptions` as one batch; the answers in order.
@@ -315,18 +288,9 @@ mod tests {
             ],
         )
         .await;
-        assert!(matches!(answers[0], Ok(Ok(_))), "{:?}", answers[0]);
-        assert!(
-            matches!(answers[1], Err(StoreError::Conflict(_))),
-            "{:?}",
-            answers[1]
-        );
-        assert!(matches!(answers[2], Ok(Ok(_))), "{:?}", answers[2]);
-        assert!(matches!(answers[3], Ok(Ok(_))), "{:?}", answers[3]);
-        assert!(
-            matches!(answers[4], Ok(Err(SessionRefusal::NonceUsed))),
-            "{:?}",
-            answers[4]
+        assert_eq!(
+            outcomes(&answers),
+            ["opened", "conflict", "opened", "opened", "nonce used"]
         );
         let user = |name: &str| UserId::new(name).unwrap();
         let live = |name: &'static str| {

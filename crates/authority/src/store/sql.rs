@@ -1338,34 +1338,9 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use tessera_claims::{Environment, ProviderId};
-
     use super::*;
+    use crate::store::fixtures::{app_in, opened as event, outcomes, random, session};
     use crate::store::NonceHash;
-
-    fn random() -> [u8; 32] {
-        let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes).unwrap();
-        bytes
-    }
-
-    fn session(app: &AppId, user: &str, token_hash: SessionTokenHash) -> SessionRecord {
-        SessionRecord {
-            token_hash,
-            session_id: crate::bearer::session_id(),
-            app_id: *app,
-            user_id: UserId::new(user).unwrap(),
-            created_at: 1_000,
-            expires_at: 100_000,
-            last_seen_at: 1_000,
-            client_address: None,
-            user_agent: None,
-        }
-    }
-
-    fn event(app: &AppId) -> AuditEvent {
-        AuditEvent::new(1_000, AuditAction::SessionOpened, Actor::User).app(*app)
-    }
 
     /// What an authenticated request costs: the session lookup, its
     /// once-a-minute touch and a deauthentication each find their row by
@@ -1432,31 +1407,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("a.db").display());
         let store = Arc::new(SqlStore::connect(&url, 2).await.unwrap());
-        let app = App {
-            app_id: AppId::generate(Environment::Staging),
-            provider_id: ProviderId::generate(),
-            environment: Environment::Staging,
-            name: "batch".into(),
-            created_at: 1_000,
-            session_ttl_secs: None,
-            sessions_revoked_before: None,
-            allowed_origins: Vec::new(),
-        };
-        store
-            .create_app(
-                &app,
-                &AuditEvent::new(1_000, AuditAction::AppCreated, Actor::Admin),
-            )
-            .await
-            .unwrap();
+        let app = app_in(store.as_ref()).await;
         let taken = SessionTokenHash::from_bytes(random());
         let profile = Profile::default();
         store
-            .open_session(
-                &session(&app.app_id, "first", taken),
-                &profile,
-                &event(&app.app_id),
-            )
+            .open_session(&session(&app, "first", taken), &profile, &event(&app))
             .await
             .unwrap()
             .unwrap();
@@ -1491,7 +1446,7 @@ mod tests {
         ];
         let mut requests = Vec::new();
         for (i, (nonce, hash)) in nonces.iter().zip(hashes).enumerate() {
-            let (store, nonce, app_id) = (store.clone(), *nonce, app.app_id);
+            let (store, nonce, app_id) = (store.clone(), *nonce, app);
             requests.push(tokio::spawn(async move {
                 let s = session(&app_id, &format!("user-{i}"), hash);
                 store
@@ -1508,34 +1463,24 @@ mod tests {
         for r in requests {
             answers.push(r.await.unwrap());
         }
-        assert!(matches!(answers[0], Ok(Ok(_))), "{:?}", answers[0]);
-        assert!(
-            matches!(answers[1], Err(StoreError::Conflict(_))),
-            "{:?}",
-            answers[1]
-        );
-        assert!(matches!(answers[2], Ok(Ok(_))), "{:?}", answers[2]);
+        assert_eq!(outcomes(&answers), ["opened", "conflict", "opened"]);
         for (user, expected) in [("user-0", 1), ("user-1", 0), ("user-2", 1)] {
             let sessions = store
-                .sessions_of_user(&app.app_id, &UserId::new(user).unwrap(), 1_500, 10)
+                .sessions_of_user(&app, &UserId::new(user).unwrap(), 1_500, 10)
                 .await
                 .unwrap();
             assert_eq!(sessions.len(), expected, "{user}");
         }
         // The failed request's nonce was rolled back with it: still usable.
-        let again = session(
-            &app.app_id,
-            "user-1",
-            SessionTokenHash::from_bytes(random()),
-        );
+        let again = session(&app, "user-1", SessionTokenHash::from_bytes(random()));
         let retried = store
-            .redeem(&nonces[1], &again, &Profile::default(), &event(&app.app_id))
+            .redeem(&nonces[1], &again, &Profile::default(), &event(&app))
             .await
             .unwrap();
         assert!(retried.is_ok(), "{retried:?}");
         // The others' nonces were used.
         let reused = store
-            .redeem(&nonces[0], &again, &Profile::default(), &event(&app.app_id))
+            .redeem(&nonces[0], &again, &Profile::default(), &event(&app))
             .await
             .unwrap();
         assert_eq!(reused.unwrap_err(), SessionRefusal::NonceUsed);
