@@ -81,12 +81,6 @@ pub(super) struct Redeemer {
     queue: mpsc::Sender<Job>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").finish_non_exhaustive()
-    }
-}
-
 impl Redeemer {
     /// Starts the senders on `pool` (a PostgreSQL database, migrated). They
     /// stop when the last [`Redeemer`] is dropped.
