@@ -139,7 +139,10 @@ async fn write(pool: AnyPool, batch: Vec<Job>) {
         .collect();
     while !rest.is_empty() {
         let (round, later) = distinct(rest);
-        answer(&pool, round).await;
+        for job in answer(&pool, round).await {
+            // A round of one is always answered: nothing comes back.
+            answer(&pool, vec![job]).await;
+        }
         rest = later;
     }
 }
@@ -165,8 +168,10 @@ fn distinct(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     (round, later)
 }
 
-/// Writes one round in one statement and answers its callers.
-async fn answer(pool: &AnyPool, round: Vec<Job>) {
+/// Writes one round in one statement and answers its callers; when the
+/// statement failed for a reason of one of several redemptions, answers no
+/// one and gives the round back, to be sent again one by one.
+async fn answer(pool: &AnyPool, round: Vec<Job>) -> Vec<Job> {
     let written = {
         let redemptions: Vec<&Redemption> = round.iter().map(|job| &job.redemption).collect();
         redeem_all(pool, &redemptions).await
@@ -186,24 +191,14 @@ async fn answer(pool: &AnyPool, round: Vec<Job>) {
                     .send(Err(StoreError::Unavailable(Box::new(source.clone()))));
             }
         }
-        Err(e) if round.len() == 1 => {
+        Err(_) if round.len() > 1 => return round,
+        Err(e) => {
             if let Some(job) = round.into_iter().next() {
                 let _ = job.reply.send(Err(e));
             }
         }
-        Err(_) => {
-            for job in round {
-                let outcome = redeem_all(pool, &[&job.redemption])
-                    .await
-                    .and_then(|outcomes| {
-                        outcomes.into_iter().next().ok_or_else(|| {
-                            StoreError::Corrupt("a redemption without its row".into())
-                        })
-                    });
-                let _ = job.reply.send(outcome);
-            }
-        }
     }
+    Vec::new()
 }
 
 #[cfg(test)]
