@@ -143,18 +143,33 @@ export class Client extends Emitter<ClientEvents> {
       throw new TypeError("the identity token must be a non-empty string");
     }
     let session: Session;
-    try {
-      session = await this.send<Session>("POST", "/sessions", {
-        app_id: this.appId,
-        identity_token: identityToken,
-      });
-    } catch (error) {
-      const failure = asTesseraError(error);
-      if (this.state === "deauthenticating") throw failure;
-      this.forgetSession();
-      this.emit("authentication-error", { error: failure });
-      this.settle((p) => p.reject(failure));
-      throw failure;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        session = await this.send<Session>("POST", "/sessions", {
+          app_id: this.appId,
+          identity_token: identityToken,
+        });
+        break;
+      } catch (error) {
+        const failure = asTesseraError(error);
+        if (this.state === "deauthenticating") throw failure;
+        const next = attempt < this.maxAttempts ? afterFailedAnswer(failure) : null;
+        if (next === "same-token") {
+          // Nothing was written: the same token again, after a pause.
+          await sleep(Math.min(this.initialMs * 2 ** (attempt - 1), this.maxMs));
+          this.usable();
+          continue;
+        }
+        if (next === "new-nonce" && this.pending && (await this.freshChallenge())) {
+          // The nonce may have been used: the challenge goes on with a new
+          // one, which the listener answers as it did the first.
+          throw failure;
+        }
+        this.forgetSession();
+        this.emit("authentication-error", { error: failure });
+        this.settle((p) => p.reject(failure));
+        throw failure;
+      }
     }
     if (this.state === "deauthenticating") {
       throw deauthenticating();
@@ -308,6 +323,18 @@ export class Client extends Emitter<ClientEvents> {
     return promise;
   }
 
+  /** A new nonce for the pending challenge, emitted; whether one came. */
+  private async freshChallenge(): Promise<boolean> {
+    try {
+      const answer = await this.send<{ nonce: string }>("POST", "/nonces", { app_id: this.appId });
+      if (!this.pending || this.state === "deauthenticating") return false;
+      this.emit("authentication-challenge", { nonce: answer.nonce });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** A re-challenge after a 401: one at a time, backing off, bounded. */
   private async rechallenge(nonce: string): Promise<void> {
     if (this.pending) {
@@ -390,6 +417,18 @@ function deauthenticating(): TesseraError {
     "deauthenticating",
     "deauthentication is under way; wait for the deauthenticated event, then authenticate again",
   );
+}
+
+/** What to do after `POST /sessions` failed: send the same token again
+ * (a 5xx whose `nonce_state` is `unused`), answer a new nonce (the nonce
+ * may have been used: `nonce_state` `unknown` or absent on a 5xx, a
+ * timeout, a lost answer), or give up. */
+function afterFailedAnswer(failure: TesseraError): "same-token" | "new-nonce" | null {
+  if (failure.id === "network_error") return "new-nonce";
+  if (failure.status >= 500 || failure.status === 408) {
+    return failure.data["nonce_state"] === "unused" ? "same-token" : "new-nonce";
+  }
+  return null;
 }
 
 function asTesseraError(error: unknown): TesseraError {

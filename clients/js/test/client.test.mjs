@@ -286,3 +286,51 @@ test("a challenge the app gives up fails its waiters with the reason", async () 
   assert.deepEqual(errors, ["challenge_rejected"]);
   assert.equal(a.requests.filter((r) => r.path === "/sessions").length, 0);
 });
+
+/** A 503 of `POST /sessions` saying what became of the nonce. */
+function lost(nonceState) {
+  return json(503, { id: "service_unavailable", code: 1, message: "storage", data: { nonce_state: nonceState } }, { "retry-after": "1" });
+}
+
+test("a 503 whose nonce was not used sends the same token again", async () => {
+  let failures = 1;
+  const a = authority(
+    healthy({
+      "POST /sessions": ({ body }) =>
+        failures-- > 0 ? lost("unused") : session(body.identity_token.replace(/^token-/, ""), "s-ada-9"),
+    }),
+  );
+  const c = client(a.fetch, { challengeBackoff: { initialMs: 1 } });
+  const errors = [];
+  c.on("authentication-error", ({ error }) => errors.push(error));
+  const nonces = answerAs(c, "ada");
+  assert.equal(await c.authenticate(), "ada");
+  assert.deepEqual(nonces, ["nonce-1"], "no new challenge");
+  const sent = a.requests.filter((r) => r.path === "/sessions").map((r) => r.body.identity_token);
+  assert.deepEqual(sent, ["token-ada", "token-ada"]);
+  assert.equal(errors.length, 0);
+});
+
+test("a 503 whose nonce may have been used, or a lost answer, challenges again with a new nonce", async () => {
+  for (const failure of [() => lost("unknown"), () => Promise.reject(new TypeError("connection reset"))]) {
+    let failures = 1;
+    let n = 0;
+    const a = authority(
+      healthy({
+        "POST /sessions": ({ body }) =>
+          failures-- > 0 ? failure() : session(body.identity_token.split(":")[1], `s-${++n}`),
+      }),
+    );
+    const c = client(a.fetch, { challengeBackoff: { initialMs: 1 } });
+    const nonces = [];
+    c.on("authentication-challenge", ({ nonce }) => {
+      nonces.push(nonce);
+      c.answerAuthenticationChallenge(`token:ada:${nonce}`).catch(() => undefined);
+    });
+    assert.equal(await c.authenticate(), "ada");
+    assert.equal(nonces.length, 2, "a second challenge");
+    assert.notEqual(nonces[0], nonces[1]);
+    const sent = a.requests.filter((r) => r.path === "/sessions").map((r) => r.body.identity_token);
+    assert.deepEqual(sent, nonces.map((nonce) => `token:ada:${nonce}`), "each nonce answered once");
+  }
+});

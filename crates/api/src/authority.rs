@@ -65,6 +65,41 @@ pub struct SessionResponse {
     pub expires_at: String,
 }
 
+/// What became of the nonce when `POST /sessions` was answered with a
+/// 5xx: `data.nonce_state` of the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum NonceState {
+    /// Nothing was written: the same identity token may be sent again.
+    Unused,
+    /// The session may have been stored (an answer was lost): get a new
+    /// nonce and a new identity token.
+    Unknown,
+}
+
+impl NonceState {
+    /// The key of the error's `data` member.
+    pub const DATA_KEY: &'static str = "nonce_state";
+
+    /// As in `data.nonce_state`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NonceState::Unused => "unused",
+            NonceState::Unknown => "unknown",
+        }
+    }
+
+    /// From `data.nonce_state`; anything else is `None`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "unused" => Some(NonceState::Unused),
+            "unknown" => Some(NonceState::Unknown),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for SessionResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionResponse")

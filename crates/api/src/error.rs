@@ -284,6 +284,11 @@ impl ApiError {
         self.retry_after_secs
     }
 
+    /// A member of `data`.
+    pub fn data(&self, key: &str) -> Option<&Value> {
+        self.data.get(key)
+    }
+
     /// The message for people.
     pub fn message(&self) -> &str {
         &self.message

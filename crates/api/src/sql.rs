@@ -259,6 +259,10 @@ pub enum Failure {
     Conflict(String),
     /// The engine cannot be reached or is busy; a retry may work.
     Unavailable,
+    /// A statement was sent and no answer came (the connection broke, the
+    /// server ended the session): it may or may not have been applied.
+    /// Only [`classify_sent`] says so.
+    Unanswered,
     /// Anything else.
     Other,
 }
@@ -274,6 +278,31 @@ pub fn classify(e: &sqlx::Error) -> Failure {
             Failure::Unavailable
         }
         _ => Failure::Other,
+    }
+}
+
+/// Classifies the error of a statement that was sent, where it matters
+/// whether it may have been applied: the pool giving no connection means
+/// nothing was sent, and an error the server answered the statement with
+/// means it was rolled back, but a connection that broke, a server that
+/// ended the session (classes 08 and 57, which can follow a commit before
+/// its answer is read) or an answer that cannot be read leave the outcome
+/// unknown.
+pub fn classify_sent(e: &sqlx::Error) -> Failure {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Failure::Unavailable,
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(code)
+                if code.len() == 5
+                    && (code.starts_with("08")
+                        || code.starts_with("57")
+                        || code.starts_with("XX")) =>
+            {
+                Failure::Unanswered
+            }
+            _ => classify(e),
+        },
+        _ => Failure::Unanswered,
     }
 }
 

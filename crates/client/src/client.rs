@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
+use tessera_api::authority::NonceState;
 use tessera_api::authority::{
     Health, Identity, NonceRequest, NonceResponse, SessionRequest, SessionResponse,
 };
@@ -101,6 +102,40 @@ enum State {
     Deauthenticating,
 }
 
+/// What to do after a challenge's answer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// The nonce was not used: send the same identity token again.
+    SameToken,
+    /// Get a new nonce and answer it.
+    NewNonce,
+}
+
+impl Retry {
+    /// How to go on after `e`, if at all: the nonce's reasons and server
+    /// failures (a 5xx says in `nonce_state` whether the nonce was used;
+    /// without it, or after a timeout or a lost answer, it may have been).
+    fn after(e: &ClientError) -> Option<Self> {
+        match e {
+            ClientError::Api {
+                reason: Some(r), ..
+            } if matches!(r.as_str(), "nonce_expired" | "nonce_used" | "nonce_unknown") => {
+                Some(Retry::NewNonce)
+            }
+            ClientError::Api {
+                status,
+                nonce_state,
+                ..
+            } if *status >= 500 || *status == 408 => match nonce_state {
+                Some(NonceState::Unused) => Some(Retry::SameToken),
+                _ => Some(Retry::NewNonce),
+            },
+            ClientError::Http(_) => Some(Retry::NewNonce),
+            _ => None,
+        }
+    }
+}
+
 /// Builds a [`Client`].
 #[derive(Debug, Default)]
 #[must_use]
@@ -138,7 +173,8 @@ impl ClientBuilder {
         self
     }
 
-    /// How many nonces one authentication may use before giving up (default 3).
+    /// How many answers one authentication may send before giving up
+    /// (default 5).
     pub fn max_challenge_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
         self
@@ -158,7 +194,7 @@ impl ClientBuilder {
                 local: LocalData::open(self.data_dir.ok_or_else(|| missing("data_dir"))?)?,
                 handler: self.handler,
                 max_attempts: if self.max_attempts == 0 {
-                    3
+                    5
                 } else {
                     self.max_attempts
                 },
@@ -315,8 +351,10 @@ impl Client {
         self.challenge(nonce).await
     }
 
-    /// Emits the challenge and, with a handler, answers it (fresh nonces for
-    /// expired ones, bounded, with backoff).
+    /// Emits the challenge and, with a handler, answers it, bounded, with
+    /// backoff: the same token again when the authority says its nonce was
+    /// not used (`nonce_state` `unused`), a fresh nonce when it expired, was
+    /// used, or may have been (a lost answer, `nonce_state` `unknown`).
     async fn challenge(&self, mut nonce: String) -> Result<AuthOutcome> {
         self.emit(Event::AuthenticationChallenge {
             nonce: nonce.clone(),
@@ -325,35 +363,47 @@ impl Client {
             return Ok(AuthOutcome::Challenged { nonce });
         };
         let mut attempt = 0;
+        let mut resend: Option<IdentityToken> = None;
         loop {
             attempt += 1;
-            let answered = match handler.on_challenge(&nonce).await {
-                Ok(token) => self.answer(token).await,
-                Err(e) => Err(e),
+            let token = match resend.take() {
+                Some(token) => Ok(token),
+                None => handler.on_challenge(&nonce).await,
             };
-            match answered {
+            let (answered, sent) = match token {
+                Ok(token) => (self.answer(token.clone()).await, Some(token)),
+                Err(e) => (Err(e), None),
+            };
+            let e = match answered {
                 Ok(user_id) => {
                     return Ok(AuthOutcome::Authenticated {
                         user_id,
                         challenged: true,
                     })
                 }
-                Err(ClientError::Api {
-                    reason: Some(r), ..
-                }) if attempt < self.inner.max_attempts
-                    && matches!(r.as_str(), "nonce_expired" | "nonce_used" | "nonce_unknown") =>
-                {
+                Err(e) => e,
+            };
+            let next = if attempt < self.inner.max_attempts {
+                Retry::after(&e)
+            } else {
+                None
+            };
+            match next {
+                Some(Retry::SameToken) => resend = sent,
+                Some(Retry::NewNonce) => {
                     tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
                     nonce = self.new_nonce().await?;
                     self.emit(Event::AuthenticationChallenge {
                         nonce: nonce.clone(),
                     });
+                    continue;
                 }
-                Err(e) => {
+                None => {
                     self.failed(&e);
                     return Err(e);
                 }
             }
+            tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
         }
     }
 
@@ -545,5 +595,50 @@ impl Client {
         self.set_state(State::Connected);
         self.emit(Event::Deauthenticated);
         cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: serde_json::Value) -> ClientError {
+        ClientError::from_answer(status, body.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_failed_answer_is_sent_again_only_when_its_nonce_was_not_used() {
+        let unavailable = |state: &str| {
+            answer(
+                503,
+                serde_json::json!({"id": "service_unavailable", "code": 1, "message": "", "data": {"nonce_state": state}}),
+            )
+        };
+        assert_eq!(Retry::after(&unavailable("unused")), Some(Retry::SameToken));
+        assert_eq!(Retry::after(&unavailable("unknown")), Some(Retry::NewNonce));
+        assert_eq!(Retry::after(&unavailable("other")), Some(Retry::NewNonce));
+        assert_eq!(
+            Retry::after(&answer(500, serde_json::json!("not an envelope"))),
+            Some(Retry::NewNonce)
+        );
+        assert_eq!(
+            Retry::after(&answer(
+                408,
+                serde_json::json!({"id": "invalid_request", "code": 1, "message": "", "data": {}})
+            )),
+            Some(Retry::NewNonce)
+        );
+        let refused = |reason: &str| {
+            answer(
+                422,
+                serde_json::json!({"id": "invalid_identity_token", "code": 105, "message": "", "data": {"reason": reason}}),
+            )
+        };
+        assert_eq!(Retry::after(&refused("nonce_used")), Some(Retry::NewNonce));
+        assert_eq!(Retry::after(&refused("invalid_signature")), None);
+        assert_eq!(
+            Retry::after(&ClientError::Handler("no credentials".into())),
+            None
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! What can go wrong on the client side.
 
+use tessera_api::authority::NonceState;
+
 /// A client call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -22,6 +24,8 @@ pub enum ClientError {
         reason: Option<String>,
         /// For `authentication_required`, the nonce to answer.
         nonce: Option<String>,
+        /// For a 5xx of `POST /sessions`, what became of the nonce.
+        nonce_state: Option<NonceState>,
         /// The server's message.
         message: String,
     },
@@ -53,6 +57,9 @@ impl ClientError {
                 status,
                 reason: e.reason().map(str::to_owned),
                 nonce: e.nonce().map(str::to_owned),
+                nonce_state: e
+                    .data_str(NonceState::DATA_KEY)
+                    .and_then(NonceState::from_name),
                 id: e.id,
                 message: e.message,
             },
@@ -61,6 +68,7 @@ impl ClientError {
                 id: "unknown_error".into(),
                 reason: None,
                 nonce: None,
+                nonce_state: None,
                 message: format!("HTTP {status} without an error body"),
             },
         }

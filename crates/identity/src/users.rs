@@ -127,7 +127,7 @@ impl StoredUser {
 fn backend(e: sqlx::Error) -> UserStoreError {
     match sql::classify(&e) {
         Failure::Conflict(_) => UserStoreError::Conflict,
-        Failure::Unavailable => UserStoreError::Unavailable(Box::new(e)),
+        Failure::Unavailable | Failure::Unanswered => UserStoreError::Unavailable(Box::new(e)),
         Failure::Other => UserStoreError::Backend(Box::new(e)),
     }
 }

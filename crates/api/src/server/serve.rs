@@ -488,7 +488,13 @@ async fn connection(
 /// whole-request timeout, then the router.
 async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -> Response {
     let Ok(_permit) = shared.in_flight.clone().try_acquire_owned() else {
-        return busy().into_response();
+        let mut refusal = busy();
+        if request.method() == axum::http::Method::POST && request.uri().path() == "/sessions" {
+            // Nothing was read: the identity token may be sent again.
+            let unused = crate::authority::NonceState::Unused;
+            refusal = refusal.with_data(crate::authority::NonceState::DATA_KEY, unused.as_str());
+        }
+        return refusal.into_response();
     };
     let mut request = request.map(Body::new);
     if head_size(&request) > shared.config.max_header_bytes {

@@ -8,7 +8,9 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use tessera_api::authority::{Identity, SessionRequest, SessionResponse, SessionTokenPath};
+use tessera_api::authority::{
+    Identity, NonceState, SessionRequest, SessionResponse, SessionTokenPath,
+};
 use tessera_api::openapi::{NoApp, RateLimited};
 use tessera_api::server::limit::client_key;
 use tessera_api::server::{created, ApiJson, ApiPath, ClientAddr, CrossOrigin};
@@ -82,7 +84,7 @@ fn nonce_rejection(refusal: NonceRefusal, nonce: &str) -> Rejection {
     tag = "sessions",
     operation_id = "create_session",
     request_body(content = SessionRequest, content_type = "application/json"),
-    responses((status = 201, description = "A session for the token's user.", body = SessionResponse), (status = 403, description = "The user is suspended by the app's operator (`user_suspended`, code 101), or a browser sent the request from a web origin the app does not list (`origin_not_allowed`, code 101); nothing was consumed.", body = ErrorBody), NoApp, (status = 422, description = "A property is absent or bad (`missing_property` 104, `invalid_property` 105), or the identity token is refused (`invalid_identity_token` 105, `data.reason` says why).", body = ErrorBody), RateLimited)
+    responses((status = 201, description = "A session for the token's user.", body = SessionResponse), (status = 403, description = "The user is suspended by the app's operator (`user_suspended`, code 101), or a browser sent the request from a web origin the app does not list (`origin_not_allowed`, code 101); nothing was consumed.", body = ErrorBody), NoApp, (status = 422, description = "A property is absent or bad (`missing_property` 104, `invalid_property` 105), or the identity token is refused (`invalid_identity_token` 105, `data.reason` says why).", body = ErrorBody), RateLimited, (status = 503, description = "The session could not be opened now (`service_unavailable`, with `Retry-After`). `data.nonce_state` says what became of the nonce: `unused` (nothing was written: send the same identity token again) or `unknown` (an answer was lost and the session may have been stored: get a new nonce and a new identity token). One identity token never opens two sessions, whatever failed.", body = ErrorBody))
 )]
 /// `POST /sessions {app_id, identity_token}`: verify in SPEC order, consume
 /// the nonce last, open the session. A client whose requests were refused
@@ -103,13 +105,23 @@ pub(crate) async fn create(
         Ok(ApiJson(body)) => open(&state, &caller, &base_url, body).await,
         Err(e) => Err(e),
     };
-    if let Err(e) = &result {
-        if (400..500).contains(&e.status()) {
+    match result {
+        Err(e) if (400..500).contains(&e.status()) => {
             // Counted after the fact: the limit applies to the next request.
             let _ = state.limits.failed_sessions.hit(&key);
+            Err(e)
         }
+        // Failures before the redemption wrote nothing; the redemption's
+        // own say which case they are.
+        Err(e) if e.status() >= 500 && e.data(NonceState::DATA_KEY).is_none() => {
+            Err(with_nonce_state(e, NonceState::Unused))
+        }
+        other => other,
     }
-    result
+}
+
+fn with_nonce_state(e: ApiError, state: NonceState) -> ApiError {
+    e.with_data(NonceState::DATA_KEY, state.as_str())
 }
 
 /// A 403 `user_suspended`.
@@ -184,6 +196,7 @@ async fn open(
         last_seen_at: now,
         client_address: Some(caller.address.to_string()),
         user_agent: caller.user_agent.clone(),
+        nonce_hash: Some(nonce.hash),
     };
     let opened_event = event(AuditAction::SessionOpened).detail(serde_json::json!({
         "session_id": session.session_id,
@@ -209,7 +222,10 @@ async fn open(
 
 /// Marks the nonce used and opens the session, both or neither: in one
 /// transaction when the store keeps used nonces, else by taking the mark
-/// back when the session cannot be written.
+/// back when nothing was written. After a failure that may have written
+/// (an answer lost), the mark stays and the answer says the nonce's state
+/// is unknown; the session's nonce digest, unique in the store, keeps
+/// a second session from opening whatever became of the mark.
 async fn redeem(
     state: &AppState,
     nonce: &UsedNonce,
@@ -224,36 +240,44 @@ async fn redeem(
             .await
             .map_err(session_not_stored);
     };
-    let Some(marker) = marks.mark_used(nonce, state.now()).await? else {
-        return Ok(Err(SessionRefusal::NonceUsed));
+    let marker = match marks.mark_used(nonce, state.now()).await {
+        Ok(Some(marker)) => marker,
+        Ok(None) => return Ok(Err(SessionRefusal::NonceUsed)),
+        Err(e) => return Err(session_not_stored(e)),
     };
     match state.store.open_session(session, profile, event).await {
         Ok(Ok(identity)) => Ok(Ok(identity)),
+        // A session has this nonce: the mark is right where it is.
+        Ok(Err(SessionRefusal::NonceUsed)) => Ok(Err(SessionRefusal::NonceUsed)),
         Ok(Err(refusal)) => {
             // Nothing was written: the nonce stays usable once the suspension is lifted.
-            marks.unmark(nonce, &marker).await?;
+            marks
+                .unmark(nonce, &marker)
+                .await
+                .map_err(|e| with_nonce_state(ApiError::from(e), NonceState::Unknown))?;
             Ok(Err(refusal))
         }
-        Err(e) => match marks.unmark(nonce, &marker).await {
+        Err(e) if e.wrote_nothing() => match marks.unmark(nonce, &marker).await {
             Ok(()) => Err(session_not_stored(e)),
             Err(unmark) => {
                 tracing::error!(error = %unmark, "taking back a nonce mark failed");
-                Err(ApiError::unavailable(
-                    "the session could not be stored and the nonce may count as used; request a new nonce and identity token",
-                    e,
-                ))
+                Err(session_not_stored(StoreError::OutcomeUnknown(Box::new(e))))
             }
         },
+        Err(e) => Err(session_not_stored(e)),
     }
 }
 
-/// The session write failed and the nonce was left unused.
+/// The session was not stored (`nonce_state` unused) or may have been
+/// (unknown), as the failure says.
 fn session_not_stored(e: StoreError) -> ApiError {
-    ApiError::unavailable(
-        "the session could not be stored; the nonce was not used, so the same identity token may be sent again",
-        e,
-    )
-    .with_retry_after(1)
+    if e.wrote_nothing() {
+        let message = "the session could not be stored; the nonce was not used, so the same identity token may be sent again";
+        with_nonce_state(ApiError::unavailable(message, e), NonceState::Unused).with_retry_after(1)
+    } else {
+        let message = "the session may or may not have been stored, so the nonce may count as used; request a new nonce and identity token";
+        with_nonce_state(ApiError::unavailable(message, e), NonceState::Unknown).with_retry_after(1)
+    }
 }
 
 /// An authenticated request: the live session named by the `Authorization` header.

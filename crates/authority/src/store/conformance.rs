@@ -265,6 +265,7 @@ pub async fn sessions_and_identities(store: &dyn Store) {
     assert_eq!(identity.profile, first);
     let later = SessionRecord {
         token_hash: session_hash(),
+        nonce_hash: Some(nonce_hash()),
         created_at: 150,
         last_seen_at: 150,
         ..session.clone()
@@ -299,9 +300,13 @@ pub async fn sessions_and_identities(store: &dyn Store) {
         None,
         "expired"
     );
+    let same_token = SessionRecord {
+        nonce_hash: Some(nonce_hash()),
+        ..session.clone()
+    };
     assert!(
         matches!(
-            store.open_session(&session, &first, &ev()).await,
+            store.open_session(&same_token, &first, &ev()).await,
             Err(StoreError::Conflict(_))
         ),
         "a token hash is unique"
@@ -317,6 +322,7 @@ pub async fn sessions_and_identities(store: &dyn Store) {
     assert_eq!(store.session(&later.token_hash, 120).await.unwrap(), None);
     let live = SessionRecord {
         token_hash: session_hash(),
+        nonce_hash: Some(nonce_hash()),
         created_at: 150,
         last_seen_at: 150,
         expires_at: 10_000,
@@ -749,6 +755,7 @@ fn session_of(app: &App, user: &str) -> SessionRecord {
         last_seen_at: 100,
         client_address: Some("192.0.2.7".into()),
         user_agent: Some("conformance/1".into()),
+        nonce_hash: Some(nonce_hash()),
     }
 }
 
@@ -837,14 +844,80 @@ pub async fn redemption(store: Arc<dyn Store>) {
 
     let purged = store.purge_expired(5_000, 0).await.unwrap();
     assert!(purged.used_nonces >= 3, "{purged:?}");
-    assert!(
+    assert_eq!(
         store
             .redeem(&nonce, &session_of(&a, "after"), &profile, &ev())
             .await
-            .unwrap()
-            .is_ok(),
-        "an expired record is gone (the authority refuses expired nonces itself)"
+            .unwrap(),
+        Err(SessionRefusal::NonceUsed),
+        "an expired record is gone, but the nonce's session still holds it"
     );
+    one_session_per_nonce(store, &a).await;
+}
+
+/// A nonce's digest opens one session, whatever a separate used-nonce
+/// store remembers: a second session with it is refused as used, with
+/// nothing written, alone or among concurrent ones.
+async fn one_session_per_nonce(store: Arc<dyn Store>, a: &App) {
+    let profile = Profile {
+        first_name: Some("Second".into()),
+        ..Profile::default()
+    };
+    let digest = nonce_hash();
+    let with_digest = |user: &str, digest: NonceHash| SessionRecord {
+        nonce_hash: Some(digest),
+        ..session_of(a, user)
+    };
+    store
+        .open_session(&with_digest("once", digest), &Profile::default(), &ev())
+        .await
+        .unwrap()
+        .unwrap();
+    let again = with_digest("twice", digest);
+    assert_eq!(
+        store.open_session(&again, &profile, &ev()).await.unwrap(),
+        Err(SessionRefusal::NonceUsed)
+    );
+    let marked = UsedNonce {
+        hash: digest,
+        expires_at: 9_000,
+    };
+    assert_eq!(
+        store
+            .redeem(&marked, &again, &profile, &ev())
+            .await
+            .unwrap(),
+        Err(SessionRefusal::NonceUsed),
+        "a nonce no longer recorded used, but a session's"
+    );
+    assert_eq!(store.session(&again.token_hash, 200).await.unwrap(), None);
+    assert_eq!(
+        store.identity(&a.app_id, &again.user_id).await.unwrap(),
+        None,
+        "a refused session writes no identity"
+    );
+
+    let contested = nonce_hash();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (store, session) = (store.clone(), with_digest(&format!("rival-{i}"), contested));
+        tasks.push(tokio::spawn(async move {
+            store
+                .open_session(&session, &Profile::default(), &ev())
+                .await
+        }));
+    }
+    let (mut won, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(Ok(_)) => won += 1,
+            Ok(Err(SessionRefusal::NonceUsed)) => refused += 1,
+            // A store may refuse a racer as busy; never let two win.
+            Ok(Err(other)) => panic!("{other:?}"),
+            Err(_) => {}
+        }
+    }
+    assert_eq!(won, 1, "exactly one session per nonce ({refused} refused)");
 }
 
 /// Nonce MAC keys: the first one is added once, rotation retires the

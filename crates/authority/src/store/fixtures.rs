@@ -23,6 +23,7 @@ pub fn session(app: &AppId, user: &str, token_hash: SessionTokenHash) -> Session
         last_seen_at: 1_000,
         client_address: None,
         user_agent: None,
+        nonce_hash: Some(super::NonceHash::from_bytes(random())),
     }
 }
 

@@ -37,8 +37,13 @@ pub enum StoreError {
     #[error("already exists: {0}")]
     Conflict(String),
     /// The engine cannot be reached or is overloaded; a retry may work.
+    /// A write that fails so wrote nothing.
     #[error("storage unavailable")]
     Unavailable(#[source] BoxError),
+    /// A write was sent but its answer never came (the connection broke,
+    /// the server ended the session): it may or may not have been applied.
+    #[error("storage failed before answering; the write may have been applied")]
+    OutcomeUnknown(#[source] BoxError),
     /// Stored data that cannot be read back (a corrupt row, an unknown schema).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -53,7 +58,22 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the same call may succeed later.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::OutcomeUnknown(_)
+        )
+    }
+
+    /// Whether a [`Store::redeem`] or [`Store::open_session`] that failed
+    /// so certainly wrote nothing: the engine was not reached, or it
+    /// refused the statement. Not so after [`StoreError::OutcomeUnknown`],
+    /// nor after [`StoreError::Corrupt`] (an answer that came back after
+    /// the commit but could not be read).
+    pub fn wrote_nothing(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Conflict(_) | StoreError::Backend(_)
+        )
     }
 }
 
@@ -132,6 +152,9 @@ pub struct SessionRecord {
     pub client_address: Option<String>,
     /// The `User-Agent` it was opened with (at most 256 characters).
     pub user_agent: Option<String>,
+    /// SHA-256 of the nonce it was opened with: no two sessions share one
+    /// (`None` only for sessions opened before this was recorded).
+    pub nonce_hash: Option<NonceHash>,
 }
 
 /// A user's identity within an app, built from identity-token claims.
@@ -196,7 +219,8 @@ pub enum RevocationScope {
 /// Why a session was not opened (nothing was written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionRefusal {
-    /// The nonce had been used already.
+    /// The nonce had been used already (recorded used, or a session was
+    /// opened with it).
     NonceUsed,
     /// The user is suspended.
     Suspended,
@@ -274,10 +298,17 @@ pub(crate) fn corrupt(what: &str) -> impl Fn(tessera_claims::IdError) -> StoreEr
 /// [`StoreError::Conflict`]. Every method taking an [`AuditEvent`] writes it
 /// in the same transaction as its change, and only when something changed.
 /// `open_session` writes the identity and the session together or not at
-/// all, and nothing for a suspended user. A session stops being returned by
+/// all, and nothing for a suspended user. No two sessions have the same
+/// `nonce_hash`: opening a second one with a nonce digest that a stored
+/// session has is refused as [`SessionRefusal::NonceUsed`] with nothing
+/// written, whatever a separate [`NonceStore`] said. A session stops being returned by
 /// `session` once expired, deleted, opened at or before its app's or its
 /// user's revoke-before instant, or while its user is suspended. Written
 /// data survives a crash of the process once the call has returned.
+/// `redeem` and `open_session` fail with [`StoreError::OutcomeUnknown`]
+/// (or [`StoreError::Corrupt`]) when their write may have been applied
+/// ([`StoreError::wrote_nothing`] is false), and with any other error only
+/// when nothing was written.
 #[async_trait]
 pub trait Store: Debug + Send + Sync + 'static {
     /// Checks that the store answers.
@@ -315,7 +346,7 @@ pub trait Store: Debug + Send + Sync + 'static {
     ) -> Result<Option<ProviderId>>;
     /// Creates or updates the identity (claims present in `profile` replace
     /// stored ones, absent ones are kept) and stores the session, unless
-    /// the user is suspended.
+    /// the user is suspended or a session has its nonce digest.
     async fn open_session(
         &self,
         session: &SessionRecord,
@@ -383,8 +414,9 @@ pub trait Store: Debug + Send + Sync + 'static {
         change: &IdentityChange,
         event: &AuditEvent,
     ) -> Result<Option<IdentityRecord>>;
-    /// Marks the nonce used and opens the session (as `open_session`) in
-    /// one transaction: both happen or neither. Refused, with nothing
+    /// Marks the nonce used and opens the session (as `open_session`, with
+    /// the nonce's digest as its `nonce_hash`) in one transaction: both
+    /// happen or neither. Refused, with nothing
     /// written, when the nonce had been used or the user is suspended.
     async fn redeem(
         &self,

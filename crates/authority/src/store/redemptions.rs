@@ -10,7 +10,8 @@
 //! reason of its own (a taken token digest, a value the database refuses),
 //! its redemptions are sent again one by one, so that only that caller
 //! hears the error; when the database cannot be reached, all of them hear
-//! it. Redemptions whose callers have gone before their statement is sent
+//! it, and when the answer was lost (the statement may have committed), all
+//! of them hear that, and nothing is sent again. Redemptions whose callers have gone before their statement is sent
 //! are not written.
 
 use std::collections::HashSet;
@@ -23,8 +24,8 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::sql::redeem_all;
 use super::{
-    AuditEvent, IdentityRecord, NonceHash, Result, SessionRecord, SessionRefusal, StoreError,
-    UsedNonce,
+    AuditEvent, BoxError, IdentityRecord, NonceHash, Result, SessionRecord, SessionRefusal,
+    StoreError, UsedNonce,
 };
 
 /// Tasks sending statements. Each holds one of the pool's connections only
@@ -156,7 +157,7 @@ fn distinct(jobs: Vec<Job>) -> (Vec<Job>, Vec<Job>) {
     for job in jobs {
         let r = &job.redemption;
         let user = (r.session.app_id, r.session.user_id.clone());
-        let nonce = r.nonce.map(|n| n.hash);
+        let nonce = r.nonce.map(|n| n.hash).or(r.session.nonce_hash);
         if users.contains(&user) || nonce.is_some_and(|n| nonces.contains(&n)) {
             later.push(job);
         } else {
@@ -183,13 +184,11 @@ async fn answer(pool: &AnyPool, round: Vec<Job>) -> Vec<Job> {
                 let _ = job.reply.send(Ok(outcome));
             }
         }
-        Err(StoreError::Unavailable(source)) => {
-            let source: Arc<dyn Error + Send + Sync> = Arc::from(source);
-            for job in round {
-                let _ = job
-                    .reply
-                    .send(Err(StoreError::Unavailable(Box::new(source.clone()))));
-            }
+        Err(StoreError::Unavailable(source)) => tell_all(round, source, StoreError::Unavailable),
+        // The statement may have committed: sent again, it would find its
+        // own writes; every caller hears that the outcome is unknown.
+        Err(StoreError::OutcomeUnknown(source)) => {
+            tell_all(round, source, StoreError::OutcomeUnknown);
         }
         Err(_) if round.len() > 1 => return round,
         Err(e) => {
@@ -199,6 +198,14 @@ async fn answer(pool: &AnyPool, round: Vec<Job>) -> Vec<Job> {
         }
     }
     Vec::new()
+}
+
+/// Answers every caller of `round` with the same failure.
+fn tell_all(round: Vec<Job>, source: BoxError, failure: fn(BoxError) -> StoreError) {
+    let source: Arc<dyn Error + Send + Sync> = Arc::from(source);
+    for job in round {
+        let _ = job.reply.send(Err(failure(Box::new(source.clone()))));
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,16 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(Box::new(e))
 }
 
+/// A command's failure: refused connections sent nothing; any other
+/// failure may have come after Redis applied the command.
+fn sent(e: redis::RedisError) -> StoreError {
+    if e.is_connection_refusal() {
+        StoreError::Unavailable(Box::new(e))
+    } else {
+        StoreError::OutcomeUnknown(Box::new(e))
+    }
+}
+
 impl RedisNonceStore {
     /// Connects to `url` (`redis://host:port/db`); keys start with `prefix`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
@@ -78,7 +88,7 @@ impl NonceStore for RedisNonceStore {
             .arg(ttl)
             .query_async(&mut self.conn.clone())
             .await
-            .map_err(unavailable)?;
+            .map_err(sent)?;
         Ok(set.map(|_| marker))
     }
 

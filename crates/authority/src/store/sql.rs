@@ -19,8 +19,9 @@ use super::redemptions::{Redeemed, Redeemer, Redemption};
 use super::writer::{sqlite, Decision, Writer};
 use super::{
     corrupt, Actor, App, AppChange, AuditAction, AuditEvent, AuditQuery, AuditRecord,
-    IdentityChange, IdentityRecord, KeyRecord, NonceKeyRecord, Purged, Result, RevocationScope,
-    SessionRecord, SessionRefusal, SessionTokenHash, Store, StoreError, UsedNonce, UserControls,
+    IdentityChange, IdentityRecord, KeyRecord, NonceHash, NonceKeyRecord, Purged, Result,
+    RevocationScope, SessionRecord, SessionRefusal, SessionTokenHash, Store, StoreError, UsedNonce,
+    UserControls,
 };
 
 /// Apps are created without a revoke-before instant; an import sets it after.
@@ -66,16 +67,21 @@ const UPSERT_IDENTITY: &str = concat!(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ",
     merge_identity!()
 );
-/// Inserts nothing while the user is suspended.
-const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent)
-     SELECT $1, $2, $3, $4, $5, $6, $5, $7, $8
-     WHERE NOT EXISTS (SELECT 1 FROM user_controls WHERE app_id = $3 AND user_id = $4 AND suspended_at IS NOT NULL)";
+/// Inserts nothing while the user is suspended, nor when a session was
+/// opened with the same nonce.
+const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent, nonce_hash)
+     SELECT $1, $2, $3, $4, $5, $6, $5, $7, $8, $9
+     WHERE NOT EXISTS (SELECT 1 FROM user_controls WHERE app_id = $3 AND user_id = $4 AND suspended_at IS NOT NULL)
+     ON CONFLICT (nonce_hash) DO NOTHING";
+/// Whether a session was opened with this nonce (why [`INSERT_SESSION`]
+/// inserted nothing, when the user is not suspended).
+const SESSION_OF_NONCE: &str = "SELECT COUNT(*) FROM sessions WHERE nonce_hash = $1";
 /// Live sessions (`$1` is now): not expired, not revoked by the app's or
 /// the user's revoke-before instant, the user not suspended.
 macro_rules! live_sessions {
     ($filter:literal) => {
         concat!(
-            "SELECT s.token_hash, s.session_id, s.app_id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.client_address, s.user_agent
+            "SELECT s.token_hash, s.session_id, s.app_id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.client_address, s.user_agent, s.nonce_hash
              FROM sessions s
              JOIN apps a ON a.app_id = s.app_id
              LEFT JOIN user_controls u ON u.app_id = s.app_id AND u.user_id = s.user_id
@@ -127,23 +133,24 @@ const USER_REVOKED_BEFORE: &str = "INSERT INTO user_controls (app_id, user_id, s
 /// PostgreSQL: redemptions as one statement, so one round trip and one
 /// transaction for all of them. `$1` is a JSON array of [`RedemptionRow`]s
 /// (bytes in base64), in which no user and no nonce appears twice. For
-/// each: the nonce marked used (unless `nonce_hash` is null: used nonces
-/// are kept elsewhere), the session inserted, the identity upserted and the
-/// event recorded; nothing is written for a suspended user or a used nonce.
+/// each: the nonce marked used (unless `mark_used` is false: used nonces
+/// are kept elsewhere), the session inserted with its nonce's digest, the
+/// identity upserted and the event recorded; nothing is written for a
+/// suspended user, a used nonce or a nonce a session was opened with.
 /// One row comes back per redemption, by `ord`, with the identity when the
 /// session was inserted. Rows that concurrent statements may both lock (a
 /// replayed nonce's, an identity) are written in key order, so that two
 /// statements never wait for each other.
 const REDEEM_PG: &str = concat!(
     "WITH input AS (
-        SELECT r.ord, decode(r.nonce_hash, 'base64') AS nonce_hash, r.nonce_expires_at,
+        SELECT r.ord, decode(r.nonce_hash, 'base64') AS nonce_hash, r.nonce_expires_at, r.mark_used,
                decode(r.token_hash, 'base64') AS token_hash, r.session_id, r.app_id, r.user_id,
                r.created_at, r.expires_at, r.client_address, r.user_agent,
                r.first_name, r.last_name, r.display_name, r.avatar_url,
                r.at, r.action, r.actor, r.event_app_id, r.event_user_id,
                r.event_client_address, r.request_id, r.detail
         FROM json_to_recordset($1::json) AS r(
-            ord int, nonce_hash text, nonce_expires_at bigint,
+            ord int, nonce_hash text, nonce_expires_at bigint, mark_used boolean,
             token_hash text, session_id text, app_id text, user_id text,
             created_at bigint, expires_at bigint, client_address text, user_agent text,
             first_name text, last_name text, display_name text, avatar_url text,
@@ -157,14 +164,16 @@ const REDEEM_PG: &str = concat!(
      ), nonce AS (
         INSERT INTO used_nonces (nonce_hash, expires_at)
         SELECT i.nonce_hash, i.nonce_expires_at FROM input i JOIN suspended s USING (ord)
-        WHERE i.nonce_hash IS NOT NULL AND NOT s.yes
+        WHERE i.mark_used AND NOT s.yes
         ORDER BY i.nonce_hash
         ON CONFLICT (expires_at, nonce_hash) DO NOTHING RETURNING nonce_hash
      ), session AS (
-        INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent)
-        SELECT i.token_hash, i.session_id, i.app_id, i.user_id, i.created_at, i.expires_at, i.created_at, i.client_address, i.user_agent
+        INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent, nonce_hash)
+        SELECT i.token_hash, i.session_id, i.app_id, i.user_id, i.created_at, i.expires_at, i.created_at, i.client_address, i.user_agent, i.nonce_hash
         FROM input i JOIN suspended s USING (ord)
-        WHERE NOT s.yes AND (i.nonce_hash IS NULL OR i.nonce_hash IN (SELECT nonce_hash FROM nonce))
+        WHERE NOT s.yes AND (NOT i.mark_used OR i.nonce_hash IN (SELECT nonce_hash FROM nonce))
+        ORDER BY i.nonce_hash
+        ON CONFLICT (nonce_hash) DO NOTHING
         RETURNING token_hash
      ), identity AS (
         INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
@@ -290,6 +299,7 @@ struct SessionRow {
     last_seen_at: Option<i64>,
     client_address: Option<String>,
     user_agent: Option<String>,
+    nonce_hash: Option<Vec<u8>>,
 }
 
 impl SessionRow {
@@ -310,6 +320,14 @@ impl SessionRow {
             last_seen_at: self.last_seen_at.unwrap_or(self.created_at),
             client_address: self.client_address,
             user_agent: self.user_agent,
+            nonce_hash: self
+                .nonce_hash
+                .map(|n| {
+                    <[u8; 32]>::try_from(n)
+                        .map(NonceHash::from_bytes)
+                        .map_err(|_| StoreError::Corrupt("session nonce hash".into()))
+                })
+                .transpose()?,
         })
     }
 }
@@ -437,11 +455,23 @@ pub struct SqlStore {
     redeemer: Option<Redeemer>,
 }
 
+/// The error of a write that was sent: a statement the server refused
+/// wrote nothing, but a connection that broke (or a server that ended the
+/// session) before the answer came may have left it applied.
+fn sent(e: sqlx::Error) -> StoreError {
+    match sql::classify_sent(&e) {
+        Failure::Conflict(message) => StoreError::Conflict(message),
+        Failure::Unavailable => StoreError::Unavailable(Box::new(e)),
+        Failure::Unanswered => StoreError::OutcomeUnknown(Box::new(e)),
+        Failure::Other => StoreError::Backend(Box::new(e)),
+    }
+}
+
 /// The engine's error as a [`StoreError`].
 fn backend(e: sqlx::Error) -> StoreError {
     match sql::classify(&e) {
         Failure::Conflict(message) => StoreError::Conflict(message),
-        Failure::Unavailable => StoreError::Unavailable(Box::new(e)),
+        Failure::Unavailable | Failure::Unanswered => StoreError::Unavailable(Box::new(e)),
         Failure::Other => StoreError::Backend(Box::new(e)),
     }
 }
@@ -510,6 +540,7 @@ struct RedemptionRow<'a> {
     ord: usize,
     nonce_hash: Option<String>,
     nonce_expires_at: Option<i64>,
+    mark_used: bool,
     token_hash: String,
     session_id: &'a str,
     app_id: String,
@@ -537,8 +568,13 @@ impl<'a> RedemptionRow<'a> {
         let (session, profile, event) = (&r.session, &r.profile, &r.event);
         Self {
             ord,
-            nonce_hash: r.nonce.map(|n| STANDARD.encode(n.hash.as_bytes())),
+            nonce_hash: r
+                .nonce
+                .map(|n| n.hash)
+                .or(session.nonce_hash)
+                .map(|n| STANDARD.encode(n.as_bytes())),
             nonce_expires_at: r.nonce.map(|n| n.expires_at),
+            mark_used: r.nonce.is_some(),
             token_hash: STANDARD.encode(session.token_hash.as_bytes()),
             session_id: &session.session_id,
             app_id: session.app_id.to_string(),
@@ -576,25 +612,35 @@ pub(super) async fn redeem_all(
         .map(|(ord, r)| RedemptionRow::new(ord, r))
         .collect();
     let input = serde_json::to_string(&rows).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    // Nothing is sent before a connection is had: failing here wrote nothing.
+    let mut conn = pool.acquire().await.map_err(backend)?;
     let rows = sqlx::query(REDEEM_PG)
         .bind(input)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(backend)?;
+        .map_err(sent)?;
+    // The statement has committed: an answer that cannot be read is no
+    // sign that nothing was written.
+    let after_commit = |e: StoreError| StoreError::OutcomeUnknown(Box::new(e));
     let mut outcomes: Vec<Option<Redeemed>> = redemptions.iter().map(|_| None).collect();
     for row in rows {
-        let ord: i32 = row.try_get("ord").map_err(backend)?;
+        let ord: i32 = row.try_get("ord").map_err(backend).map_err(after_commit)?;
         let i = usize::try_from(ord)
             .ok()
             .filter(|&i| i < redemptions.len())
             .ok_or_else(|| {
                 StoreError::Corrupt(format!("redemption {ord} of {}", redemptions.len()))
-            })?;
-        outcomes[i] = Some(redeemed(&row, redemptions[i])?);
+            })
+            .map_err(after_commit)?;
+        outcomes[i] = Some(redeemed(&row, redemptions[i]).map_err(after_commit)?);
     }
     outcomes
         .into_iter()
-        .map(|o| o.ok_or_else(|| StoreError::Corrupt("a redemption without its row".into())))
+        .map(|o| {
+            o.ok_or_else(|| {
+                after_commit(StoreError::Corrupt("a redemption without its row".into()))
+            })
+        })
         .collect()
 }
 
@@ -620,7 +666,7 @@ fn redeemed(row: &sqlx::any::AnyRow, r: &Redemption) -> Result<Redeemed> {
 /// A statement with its parameters, on either engine.
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Binds a session's eight parameters, in [`INSERT_SESSION`]'s order.
+/// Binds a session's nine parameters, in [`INSERT_SESSION`]'s order.
 fn bind_session<'q>(query: AnyQuery<'q>, session: &'q SessionRecord) -> AnyQuery<'q> {
     query
         .bind(&session.token_hash.as_bytes()[..])
@@ -631,6 +677,7 @@ fn bind_session<'q>(query: AnyQuery<'q>, session: &'q SessionRecord) -> AnyQuery
         .bind(session.expires_at)
         .bind(session.client_address.as_deref())
         .bind(session.user_agent.as_deref())
+        .bind(session.nonce_hash.as_ref().map(|n| &n.as_bytes()[..]))
 }
 
 /// Binds an event's eight columns, in [`INSERT_AUDIT`]'s order.
@@ -821,6 +868,11 @@ impl Store for SqlStore {
         profile: &Profile,
         event: &AuditEvent,
     ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
+        // The session is stored with the digest of the nonce it redeems.
+        let session = &SessionRecord {
+            nonce_hash: Some(nonce.hash),
+            ..session.clone()
+        };
         if let Some(sessions) = &self.sessions {
             let (nonce, session, profile, event) =
                 (*nonce, session.clone(), profile.clone(), event.clone());
@@ -1163,7 +1215,19 @@ async fn write_session(
         .await
         .map_err(backend)?;
     if inserted.rows_affected() == 0 {
-        return Ok(Err(SessionRefusal::Suspended));
+        let opened_with_nonce: i64 = match &session.nonce_hash {
+            Some(nonce) => sqlx::query_scalar(SESSION_OF_NONCE)
+                .bind(&nonce.as_bytes()[..])
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(backend)?,
+            None => 0,
+        };
+        return Ok(Err(if opened_with_nonce > 0 {
+            SessionRefusal::NonceUsed
+        } else {
+            SessionRefusal::Suspended
+        }));
     }
     let identity: IdentityRow = sqlx::query_as(UPSERT_IDENTITY)
         .bind(session.app_id.to_string())
@@ -1250,11 +1314,24 @@ pub(super) fn redeem_on(
                 session.expires_at,
                 session.client_address,
                 session.user_agent,
+                session.nonce_hash.as_ref().map(|n| &n.as_bytes()[..]),
             ])
         })
         .map_err(sqlite)?;
     if inserted == 0 {
-        return Ok((false, Err(SessionRefusal::Suspended)));
+        let opened_with_nonce: i64 = match &session.nonce_hash {
+            Some(nonce) => conn
+                .prepare_cached(SESSION_OF_NONCE)
+                .and_then(|mut s| s.query_row(params![&nonce.as_bytes()[..]], |row| row.get(0)))
+                .map_err(sqlite)?,
+            None => 0,
+        };
+        let refusal = if opened_with_nonce > 0 {
+            SessionRefusal::NonceUsed
+        } else {
+            SessionRefusal::Suspended
+        };
+        return Ok((false, Err(refusal)));
     }
     let identity = conn
         .prepare_cached(UPSERT_IDENTITY)

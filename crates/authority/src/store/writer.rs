@@ -84,6 +84,11 @@ where
     F: FnOnce(&Connection) -> Result<Decision<T>> + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
+        // A caller that has gone (its request timed out) is not written
+        // for: no one would hear whether it was.
+        if self.reply.is_closed() {
+            return false;
+        }
         let Some(work) = self.work.take() else {
             return false;
         };
