@@ -63,9 +63,14 @@ setup_postgres() {
 }
 
 # setup_redis: the machine's Redis (127.0.0.1:6379) when one answers, else one
-# started here; this run's keys carry a prefix of their own.
+# started here; this run's keys carry a prefix of their own. The fault suite
+# starts (and restarts) a Redis of its own: TESSERA_TEST_REDIS_SERVER names
+# the binary, installed if missing.
 setup_redis() {
   local port=6379
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  export TESSERA_TEST_REDIS_SERVER
+  TESSERA_TEST_REDIS_SERVER=$(command -v redis-server)
   if ! redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
     apt_install redis-server
     port=$(free_port)

@@ -6,11 +6,15 @@
 //!   `scripts/test`), [`encode`], [`new_signer`], tokens and claims;
 //! - [`authority`]: one authority in this process on a loopback port;
 //! - [`deployment`]: an authority and an identity service together;
-//! - [`process`]: `tessera … serve` as child processes.
+//! - [`process`]: `tessera … serve` as child processes;
+//! - [`fault_proxy`]: a TCP proxy that loses answers, and [`redis_server`]:
+//!   a Redis of a test's own, to restart.
 
 pub mod authority;
 pub mod deployment;
+pub mod fault_proxy;
 pub mod process;
+pub mod redis_server;
 
 use serde_json::{json, Value};
 use tessera_claims::{Claims, KeyId, ProviderId, UserId};
