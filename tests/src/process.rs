@@ -55,6 +55,12 @@ pub fn start_authority(dir: &Path, name: &str, config: &str) -> Server {
 /// Starts `tessera <service> serve --config <path>` (authority or identity)
 /// and waits until it listens.
 pub fn start_service(service: &str, config: &Path) -> Server {
+    try_start_service(service, config).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`start_service`], but a server that exits before it listens is an
+/// error carrying its last log line, for a test that starts it again.
+pub fn try_start_service(service: &str, config: &Path) -> Result<Server, String> {
     let mut child = Command::new(tessera_bin())
         .args([service, "serve", "--log-format", "json", "--config"])
         .arg(config)
@@ -64,22 +70,27 @@ pub fn start_service(service: &str, config: &Path) -> Server {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut last = String::new();
     let address = loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("the {service} exited before listening"))
-            .unwrap();
-        let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        if let Some(a) = event["address"].as_str() {
-            break a.to_owned();
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.wait();
+            return Err(format!("the {service} exited before listening: {last}"));
+        };
+        match serde_json::from_str::<Value>(&line) {
+            Ok(event) => {
+                if let Some(a) = event["address"].as_str() {
+                    break a.to_owned();
+                }
+            }
+            Err(_) => last = line,
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server {
+    Ok(Server {
         child,
         url: format!("http://{address}"),
-    }
+    })
 }
 
 /// A staging app registered over the admin API at `url`, with one key per

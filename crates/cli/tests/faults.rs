@@ -21,7 +21,9 @@ use tessera_claims::{Claims, IdentityToken, ProviderId, UserId};
 use tessera_client::{AuthOutcome, ChallengeHandler, Client};
 use tessera_signer::{sign_token, PemSigner};
 use tessera_tests::fault_proxy::FaultProxy;
-use tessera_tests::process::{new_signer, now, register_app, start_authority, Server};
+use tessera_tests::process::{
+    new_signer, now, register_app, start_authority, try_start_service, Server,
+};
 use tessera_tests::redis_server::RedisServer;
 use tessera_tests::ScratchDatabase;
 
@@ -241,11 +243,20 @@ async fn scenario(redis_nonces: bool) {
         .unwrap();
     drop(victim);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    instances.push(start_authority(
-        dir.path(),
-        "a1-again",
-        &config(addresses[1]),
-    ));
+    // Restarted as a supervisor would: again until it starts (its
+    // migration check may lose an answer too).
+    let again = dir.path().join("a1-again.toml");
+    std::fs::write(&again, config(addresses[1])).unwrap();
+    let mut starts = 0;
+    let restarted = loop {
+        starts += 1;
+        match try_start_service("authority", &again) {
+            Ok(server) => break server,
+            Err(e) if starts < 20 => eprintln!("restart {starts} failed: {e}"),
+            Err(e) => panic!("the killed instance did not start again: {e}"),
+        }
+    };
+    instances.push(restarted);
     at(0.8).await;
     let ended_later = terminate_backends(&db.url).await;
 
@@ -269,6 +280,19 @@ async fn scenario(redis_nonces: bool) {
     .await
     .unwrap();
     assert_eq!(twice, 0, "nonces that opened two sessions");
+    // A token is sent again only after a 503 said its nonce was unused; so
+    // no token may be refused as used (as one would be after a 503 that
+    // said so of a nonce whose session had in fact been stored).
+    let false_unused: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'session_refused' AND detail LIKE '%nonce_used%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        false_unused, 0,
+        "tokens refused as used after a 503 said `unused`"
+    );
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
         .fetch_one(&mut conn)
         .await
@@ -313,7 +337,8 @@ async fn scenario(redis_nonces: bool) {
         .collect();
     println!(
         "fault suite, used nonces in {}: {LOGINS} logins completed in {:.1} s ({retried} needed a second authenticate), \
-         {tokens} identity tokens signed, {stored} sessions stored, 0 nonces with two sessions; \
+         {tokens} identity tokens signed, {stored} sessions stored, 0 nonces with two sessions, \
+         0 tokens refused as used; \
          {}; backends ended: {ended} and {ended_later}",
         if redis_nonces { "Redis" } else { "the database" },
         started.elapsed().as_secs_f64(),
