@@ -13,12 +13,18 @@ pub struct RedisServer {
     /// Where it listens.
     pub addr: SocketAddr,
     dir: std::path::PathBuf,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     /// Starts one on a free loopback port, its files in `dir`.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Like [`RedisServer::start`], with more settings (`["--maxmemory-policy", "allkeys-lru"]`).
+    pub fn start_with(dir: &Path, args: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -27,6 +33,7 @@ impl RedisServer {
         let mut server = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             dir: dir.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
         server.run();
@@ -40,6 +47,7 @@ impl RedisServer {
             .arg(self.addr.port().to_string())
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

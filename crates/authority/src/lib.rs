@@ -75,9 +75,19 @@ pub async fn open_with_time(
         NonceBackend::Database => None,
         NonceBackend::Redis => {
             let url = config.nonces.redis_url.as_deref().unwrap_or_default();
-            Some(Arc::new(
-                RedisNonceStore::connect(url, &config.nonces.redis_prefix).await?,
-            ))
+            let redis = RedisNonceStore::connect(url, &config.nonces.redis_prefix).await?;
+            let settings = redis.settings().await?;
+            settings.check()?;
+            match settings.persistent {
+                Some(true) => {}
+                Some(false) => tracing::warn!(
+                    "Redis keeps nothing on disk (no `save`, no `appendonly`): a restart forgets which nonces were used; each still opens at most one session, but a nonce whose session has ended could open another until it expires"
+                ),
+                None => tracing::warn!(
+                    "Redis refused CONFIG GET: its eviction policy and persistence could not be checked; used-nonce marks need `maxmemory-policy noeviction`"
+                ),
+            }
+            Some(Arc::new(redis))
         }
     };
     let state = AppState::with_time(store, nonces, config, admin_token, time);
@@ -114,6 +124,9 @@ pub enum OpenError {
     /// The database could not be opened or migrated.
     #[error("cannot open the database")]
     Store(#[from] store::StoreError),
+    /// Redis may evict used-nonce marks.
+    #[error("the Redis of `nonces.redis_url` cannot keep used nonces")]
+    Redis(#[from] store::EvictingRedis),
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets

@@ -20,7 +20,7 @@ use tessera_api::Origin;
 use tessera_claims::{AppId, Environment, KeyId, Profile, ProviderId, UserId};
 
 pub use audit::{Actor, AuditAction, AuditEvent, AuditQuery, AuditRecord};
-pub use redis::RedisNonceStore;
+pub use redis::{EvictingRedis, RedisNonceStore, RedisSettings};
 pub use sql::SqlStore;
 pub use tessera_api::sql::Engine;
 

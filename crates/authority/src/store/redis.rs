@@ -73,6 +73,72 @@ impl RedisNonceStore {
     }
 }
 
+/// Redis would drop used-nonce marks before they expire: their keys carry
+/// a time to live, so every eviction policy but `noeviction` may take them
+/// (`volatile-*` evicts exactly such keys), and a nonce whose mark is gone
+/// could be replayed once its session has ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Redis has `maxmemory-policy {policy}`, which can evict used-nonce marks before they expire; set `maxmemory-policy noeviction` (and give Redis memory for ten minutes of logins)")]
+pub struct EvictingRedis {
+    /// The policy found.
+    pub policy: String,
+}
+
+/// What Redis says of the settings that matter to used-nonce marks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `maxmemory-policy`; `None` where `CONFIG` is not allowed.
+    pub maxmemory_policy: Option<String>,
+    /// Whether Redis keeps its data on disk (RDB snapshots or the AOF);
+    /// `None` where `CONFIG` is not allowed.
+    pub persistent: Option<bool>,
+}
+
+impl RedisSettings {
+    /// Refuses a policy that can evict the marks.
+    pub fn check(&self) -> std::result::Result<(), EvictingRedis> {
+        match self.maxmemory_policy.as_deref() {
+            None | Some("noeviction") => Ok(()),
+            Some(policy) => Err(EvictingRedis {
+                policy: policy.to_owned(),
+            }),
+        }
+    }
+}
+
+impl RedisNonceStore {
+    /// Reads `maxmemory-policy`, `save` and `appendonly` (`CONFIG GET`);
+    /// where `CONFIG` is refused (managed services often rename it), the
+    /// settings are unknown.
+    pub async fn settings(&self) -> Result<RedisSettings> {
+        let policy = self.config("maxmemory-policy").await?;
+        let save = self.config("save").await?;
+        let appendonly = self.config("appendonly").await?;
+        let persistent = match (save, appendonly) {
+            (Some(save), Some(aof)) => Some(!save.trim().is_empty() || aof == "yes"),
+            _ => None,
+        };
+        Ok(RedisSettings {
+            maxmemory_policy: policy,
+            persistent,
+        })
+    }
+
+    /// One setting; `None` when Redis refuses `CONFIG GET`.
+    async fn config(&self, name: &str) -> Result<Option<String>> {
+        let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query_async(&mut self.conn.clone())
+            .await;
+        match reply {
+            Ok(pair) => Ok(pair.get(1).cloned()),
+            Err(e) if matches!(e.kind(), redis::ErrorKind::Server(_)) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl NonceStore for RedisNonceStore {
     async fn mark_used(&self, nonce: &UsedNonce, now: i64) -> Result<Option<Marker>> {
