@@ -259,6 +259,9 @@ pub enum Failure {
     Conflict(String),
     /// The engine cannot be reached or is busy; a retry may work.
     Unavailable,
+    /// A value the engine cannot store (PostgreSQL's text holds no NUL
+    /// and only valid UTF-8: SQLSTATE 22P05, 22021): the request's fault.
+    Invalid(String),
     /// A statement was sent and no answer came (the connection broke, the
     /// server ended the session): it may or may not have been applied.
     /// Only [`classify_sent`] says so.
@@ -274,6 +277,9 @@ pub fn classify(e: &sqlx::Error) -> Failure {
             Failure::Conflict(db.message().to_owned())
         }
         sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => Failure::Unavailable,
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22P05" | "22021")) => {
+            Failure::Invalid(db.message().to_owned())
+        }
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             Failure::Unavailable
         }

@@ -9,6 +9,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {
             ApiError::unavailable("storage is unavailable; try again", e)
+        } else if let StoreError::Invalid(_) = e {
+            ApiError::invalid_request(
+                "a value of the request cannot be stored (it holds a NUL or invalid UTF-8)",
+            )
+            .with_status(422)
+            .caused_by(e)
         } else {
             ApiError::internal(e)
         }

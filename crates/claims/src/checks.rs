@@ -226,7 +226,9 @@ pub(crate) fn claims(c: &JsonObject) -> ClaimChecks<'_> {
         if n.is_empty() {
             Err(invalid("nce", "is empty"))
         } else {
-            Ok(n)
+            token::check_no_control(n)
+                .map(|()| n)
+                .map_err(|why| invalid("nce", why))
         }
     });
     let optional = OPTIONAL

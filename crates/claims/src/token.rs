@@ -80,7 +80,20 @@ impl Profile {
     }
 }
 
+/// A control character (C0, DEL or C1) in a string claim: none is
+/// allowed, since they are stored and shown.
+pub(crate) fn check_no_control(v: &str) -> Result<(), String> {
+    match v.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "contains the control character U+{:04X}; none is allowed",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn check_name(v: &str) -> Result<(), String> {
+    check_no_control(v)?;
     let n = v.chars().count();
     if n > MAX_NAME_CHARS {
         return Err(format!("{n} characters; at most {MAX_NAME_CHARS} allowed"));
@@ -92,6 +105,7 @@ pub(crate) fn check_avatar_url(v: &str) -> Result<(), String> {
     if v.is_empty() {
         return Ok(());
     }
+    check_no_control(v)?;
     let n = v.chars().count();
     if n > MAX_AVATAR_URL_CHARS {
         return Err(format!(

@@ -128,6 +128,7 @@ fn backend(e: sqlx::Error) -> UserStoreError {
     match sql::classify(&e) {
         Failure::Conflict(_) => UserStoreError::Conflict,
         Failure::Unavailable | Failure::Unanswered => UserStoreError::Unavailable(Box::new(e)),
+        Failure::Invalid(_) => UserStoreError::Backend(Box::new(e)),
         Failure::Other => UserStoreError::Backend(Box::new(e)),
     }
 }

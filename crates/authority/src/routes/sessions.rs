@@ -269,8 +269,13 @@ async fn redeem(
 }
 
 /// The session was not stored (`nonce_state` unused) or may have been
-/// (unknown), as the failure says.
+/// (unknown), as the failure says; a value the database cannot store is
+/// the request's fault (422).
 fn session_not_stored(e: StoreError) -> ApiError {
+    if let StoreError::Invalid(_) = e {
+        // The request's own value: a 4xx, counted toward its client's limit.
+        return e.into();
+    }
     if e.wrote_nothing() {
         let message = "the session could not be stored; the nonce was not used, so the same identity token may be sent again";
         with_nonce_state(ApiError::unavailable(message, e), NonceState::Unused).with_retry_after(1)

@@ -44,6 +44,10 @@ pub enum StoreError {
     /// the server ended the session): it may or may not have been applied.
     #[error("storage failed before answering; the write may have been applied")]
     OutcomeUnknown(#[source] BoxError),
+    /// A value the engine cannot store (a NUL in PostgreSQL's text): the
+    /// request's fault; nothing was written.
+    #[error("the database cannot store a value: {0}")]
+    Invalid(String),
     /// Stored data that cannot be read back (a corrupt row, an unknown schema).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -72,7 +76,10 @@ impl StoreError {
     pub fn wrote_nothing(&self) -> bool {
         matches!(
             self,
-            StoreError::Unavailable(_) | StoreError::Conflict(_) | StoreError::Backend(_)
+            StoreError::Unavailable(_)
+                | StoreError::Conflict(_)
+                | StoreError::Invalid(_)
+                | StoreError::Backend(_)
         )
     }
 }

@@ -463,6 +463,7 @@ fn sent(e: sqlx::Error) -> StoreError {
         Failure::Conflict(message) => StoreError::Conflict(message),
         Failure::Unavailable => StoreError::Unavailable(Box::new(e)),
         Failure::Unanswered => StoreError::OutcomeUnknown(Box::new(e)),
+        Failure::Invalid(message) => StoreError::Invalid(message),
         Failure::Other => StoreError::Backend(Box::new(e)),
     }
 }
@@ -472,6 +473,7 @@ fn backend(e: sqlx::Error) -> StoreError {
     match sql::classify(&e) {
         Failure::Conflict(message) => StoreError::Conflict(message),
         Failure::Unavailable | Failure::Unanswered => StoreError::Unavailable(Box::new(e)),
+        Failure::Invalid(message) => StoreError::Invalid(message),
         Failure::Other => StoreError::Backend(Box::new(e)),
     }
 }
