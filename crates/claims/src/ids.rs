@@ -412,8 +412,19 @@ impl fmt::Display for IdentityId {
 pub struct Nonce(String);
 
 impl Nonce {
-    /// Length of the encoded form.
+    /// Length of the encoded form this authority issues.
     pub const LEN: usize = 64;
+    /// Shortest nonce of the contract (SPEC §1), any authority's.
+    pub const MIN_LEN: usize = 43;
+    /// Longest nonce of the contract.
+    pub const MAX_LEN: usize = 128;
+
+    /// Whether `s` has the contract's form of a nonce: opaque base64url
+    /// without padding, 43 to 128 characters (what an identity service
+    /// accepts; [`Nonce`] itself parses only the 64 this authority issues).
+    pub fn has_form(s: &str) -> bool {
+        (Self::MIN_LEN..=Self::MAX_LEN).contains(&s.len()) && is_base64url(s)
+    }
 
     /// Encodes the authority's 48 bytes.
     pub fn from_bytes(bytes: [u8; 48]) -> Self {

@@ -101,29 +101,32 @@ impl RateLimiter {
         Duration::from_secs(secs.min(self.config.max_delay_secs))
     }
 
-    /// Counts an attempt from `ip` for `username`. `Err` carries how long
-    /// to wait: the address used its attempts, or this username failed too
-    /// often from this address lately.
+    /// Counts an attempt from `ip` for `username`, as a failure until
+    /// [`RateLimiter::succeeded`] says otherwise: counted when it starts,
+    /// so that guesses sent at the same time cannot all pass before the
+    /// first has been checked. `Err` carries how long to wait: the address
+    /// used its attempts, or this username failed too often from this
+    /// address lately.
     pub fn attempt(&self, ip: IpAddr, username: &str) -> Result<(), Duration> {
         let key = self.key(ip, username);
-        {
-            let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(f) = failures.get(&key) {
-                let wait = self.delay(f.count).saturating_sub(f.last.elapsed());
-                if !wait.is_zero() {
-                    return Err(wait.max(Duration::from_secs(1)));
-                }
-            }
-        }
-        self.addresses.hit(&client_key(ip))
-    }
-
-    /// Records a failed attempt for `username` from `ip`.
-    pub fn failed(&self, ip: IpAddr, username: &str) {
-        let key = self.key(ip, username);
-        let forget = Duration::from_secs(self.config.window_secs);
         let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = failures.get(&key) {
+            let wait = self
+                .delay(f.count)
+                .saturating_sub(now.duration_since(f.last));
+            if !wait.is_zero() {
+                return Err(wait.max(Duration::from_secs(1)));
+            }
+        }
+        self.addresses.hit(&client_key(ip))?;
+        self.count_failure(&mut failures, key, now);
+        Ok(())
+    }
+
+    /// Records a failure under `key`.
+    fn count_failure(&self, failures: &mut HashMap<u64, Failures>, key: u64, now: Instant) {
+        let forget = Duration::from_secs(self.config.window_secs);
         if !failures.contains_key(&key) && failures.len() >= DEFAULT_CAPACITY {
             failures.retain(|_, f| now.duration_since(f.last) < forget + self.delay(f.count));
             if failures.len() >= DEFAULT_CAPACITY {
@@ -182,10 +185,9 @@ mod tests {
             ..RateLimitConfig::default()
         });
         let (stranger, owner) = (ip("198.51.100.7"), ip("203.0.113.1"));
+        // Two attempts at once: both counted as they start, before either fails.
         assert!(l.attempt(stranger, "bob").is_ok());
-        l.failed(stranger, "bob");
         assert!(l.attempt(stranger, "bob").is_ok());
-        l.failed(stranger, "bob");
         let wait = l.attempt(stranger, "bob").unwrap_err();
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
         assert!(

@@ -115,14 +115,32 @@ impl Service {
 #[tokio::test]
 async fn credentials_give_a_token_for_the_user_with_the_nonce_untouched() {
     let s = service(|_| {}).await;
-    // A nonce not of the authority's form is refused before anything is signed.
-    for odd in ["a+b c/d=", &NONCE[1..], &format!("{}=", &NONCE[1..])] {
+    // A nonce not of the contract's form is refused before anything is signed.
+    let (short, long) = ("n".repeat(42), "n".repeat(129));
+    for odd in [
+        "a+b c/d=",
+        &format!("{}=", &NONCE[1..]),
+        &short,
+        &long,
+        "",
+        &format!("{}\u{0}", &NONCE[1..]),
+    ] {
         let (status, body, _) = s
             .tokens(json!({"username": "alice", "password": "alice-password", "nonce": odd}))
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(body["id"], "invalid_property");
         assert_eq!(body["data"]["property"], "nonce");
+    }
+    // Any nonce of the contract's form (43 to 128 characters of base64url)
+    // is signed as it came, not only the 64 this authority issues.
+    for other in ["A".repeat(43), "z-_9".repeat(32), NONCE[1..].to_owned()] {
+        let (status, body, _) = s
+            .tokens(json!({"username": "alice", "password": "alice-password", "nonce": other}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{} characters: {body}", other.len());
+        let token = body["identity_token"].as_str().unwrap();
+        assert_eq!(jws::decode(token).unwrap().claims["nce"], other.as_str());
     }
     let nonce = NONCE;
     let (status, body, _) = s
