@@ -57,6 +57,7 @@ fn harness() -> &'static Harness {
             "database_url": "sqlite::memory:",
             "provider_id": common::PROVIDER_ID,
             "sample_mode": true,
+            "sample_app_id": "layer:///apps/staging/5d6e7f80-0000-4000-8000-000000000001",
             "signer": {"backend": "pem", "kid": common::KID, "pem_env": KEY_VARIABLE},
             "rate_limit": {"per_ip": u32::MAX, "per_username_failures": u32::MAX},
         }))

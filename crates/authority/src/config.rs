@@ -168,6 +168,22 @@ pub struct TokenConfig {
     pub clock_skew_secs: u64,
 }
 
+impl AuthorityConfig {
+    /// The origin of `public_url` (its scheme, host and port).
+    pub fn public_origin(&self) -> Option<tessera_api::Origin> {
+        let url = self.public_url.as_deref()?;
+        let (scheme, rest) = url.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next()?;
+        format!(
+            "{}://{}",
+            scheme.to_ascii_lowercase(),
+            authority.to_ascii_lowercase()
+        )
+        .parse()
+        .ok()
+    }
+}
+
 impl Default for AuthorityConfig {
     fn default() -> Self {
         Self {

@@ -153,7 +153,11 @@ async fn purge_loop(state: AppState) {
     loop {
         tick.tick().await;
         let now = state.now();
-        match state.store.purge_expired(now, now - retention).await {
+        // Expired rows go once past expiry by the clock skew allowed: an
+        // instance whose clock is behind still takes a nonce that long,
+        // and its used-nonce record must still be there.
+        let skew = state.config.tokens.clock_skew_secs as i64;
+        match state.store.purge_expired(now - skew, now - retention).await {
             Ok(p) => state.metrics.purged(&p),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
         }

@@ -32,9 +32,17 @@ const TAG_LEN: usize = 16;
 const NONCE_BYTES: usize = BODY_LEN + TAG_LEN;
 const DOMAIN: &[u8] = b"tessera nonce v1\0";
 
+/// The longest nonce time to live (`nonces.ttl_secs` is at most this).
+pub const MAX_NONCE_TTL_SECS: i64 = 600;
+
 /// How long a retired key still verifies nonces: the longest nonce time to
-/// live, plus a minute for clocks.
-pub const RETIRED_KEY_GRACE_SECS: i64 = 600 + 60;
+/// live, plus the keyring's refresh period (another instance may issue
+/// with the old key until it reads the keys again), plus the clock skew
+/// allowed between instances.
+pub fn retired_key_grace_secs(clock_skew_secs: u64) -> i64 {
+    let refresh = KEYRING_REFRESH.as_secs() as i64;
+    MAX_NONCE_TTL_SECS + refresh + i64::try_from(clock_skew_secs).unwrap_or(i64::MAX / 4)
+}
 
 /// A fresh MAC key record: a random id and 32 random bytes.
 pub fn new_key(now: i64) -> NonceKeyRecord {
@@ -85,6 +93,8 @@ pub struct Keyring {
     /// Index in `keys` of the newest active key, the one that issues.
     current: usize,
     loaded_at: Instant,
+    /// [`retired_key_grace_secs`].
+    grace_secs: i64,
 }
 
 impl Keyring {
@@ -109,7 +119,16 @@ impl Keyring {
             keys,
             current,
             loaded_at: Instant::now(),
+            grace_secs: retired_key_grace_secs(60),
         })
+    }
+
+    /// Allows `clock_skew_secs` between instances' clocks (60 unless set)
+    /// in how long retired keys verify.
+    #[must_use]
+    pub fn with_clock_skew(mut self, clock_skew_secs: u64) -> Self {
+        self.grace_secs = retired_key_grace_secs(clock_skew_secs);
+        self
     }
 
     /// Time since the keys were read.
@@ -172,7 +191,7 @@ impl Keyring {
         }
         if key
             .retired_at
-            .is_some_and(|at| at.saturating_add(RETIRED_KEY_GRACE_SECS) <= now)
+            .is_some_and(|at| at.saturating_add(self.grace_secs) <= now)
         {
             // A retired key's nonces have all expired by now: this one lies.
             return Err(unknown);
@@ -267,5 +286,32 @@ mod tests {
         assert!(ring.open(nonce.as_str(), &app, 699).is_ok());
         assert_ne!(ring.current().id, old.key_id);
         assert!(Keyring::new(&[]).is_none());
+    }
+
+    #[test]
+    fn a_retired_key_s_grace_covers_ttl_refresh_and_skew() {
+        assert_eq!(retired_key_grace_secs(60), 600 + 60 + 60);
+        assert_eq!(retired_key_grace_secs(0), 660);
+        // The key is retired at 1,000 by an instance whose clock is 120 s
+        // behind (it records 880); another, which has not read the keys
+        // again yet, issues with it at the end of its refresh period; the
+        // nonce is checked at the end of its life.
+        let old = new_key(100);
+        let mut retired = old.clone();
+        retired.retired_at = Some(1_000 - 120);
+        let issued = 1_000 + KEYRING_REFRESH.as_secs() as i64;
+        let expires_at = issued + MAX_NONCE_TTL_SECS;
+        let nonce = Keyring::new(std::slice::from_ref(&old))
+            .unwrap()
+            .issue(None, expires_at);
+        let app = AppId::generate(Environment::Staging);
+        let keys = [retired, new_key(1_000)];
+        let ring = Keyring::new(&keys).unwrap().with_clock_skew(120);
+        assert!(ring.open(nonce.as_str(), &app, expires_at - 1).is_ok());
+        // With no margin for the skew, the nonce would be refused as a lie.
+        let no_margin = Keyring::new(&keys).unwrap().with_clock_skew(0);
+        assert!(no_margin
+            .open(nonce.as_str(), &app, expires_at - 1)
+            .is_err());
     }
 }

@@ -172,7 +172,18 @@ impl AppState {
     pub async fn keyring(&self) -> Result<Arc<Keyring>> {
         match self.held_keyring() {
             Some(ring) if ring.age() < KEYRING_REFRESH => Ok(ring),
-            _ => self.reload_keyring().await,
+            _ => self.keyring_younger_than(KEYRING_REFRESH).await,
+        }
+    }
+
+    /// The held keyring if it was read less than `age` ago, else read
+    /// again; checked once the read lock is held, so that requests queued
+    /// behind one read use it instead of reading again each.
+    async fn keyring_younger_than(&self, age: std::time::Duration) -> Result<Arc<Keyring>> {
+        let _one_at_a_time = self.keyring_load.lock().await;
+        match self.held_keyring() {
+            Some(ring) if ring.age() < age => Ok(ring),
+            _ => self.load_keyring().await,
         }
     }
 
@@ -186,13 +197,19 @@ impl AppState {
     /// Reads the nonce MAC keys from the store.
     pub async fn reload_keyring(&self) -> Result<Arc<Keyring>> {
         let _one_at_a_time = self.keyring_load.lock().await;
+        self.load_keyring().await
+    }
+
+    /// Reads the nonce MAC keys; the caller holds `keyring_load`.
+    async fn load_keyring(&self) -> Result<Arc<Keyring>> {
         let records = self
             .store
             .nonce_keys(&crate::nonce::new_key(self.now()))
             .await?;
         let ring = Arc::new(
             Keyring::new(&records)
-                .ok_or_else(|| StoreError::Corrupt("no active nonce key".into()))?,
+                .ok_or_else(|| StoreError::Corrupt("no active nonce key".into()))?
+                .with_clock_skew(self.config.tokens.clock_skew_secs),
         );
         *self.keyring.write().unwrap_or_else(|e| e.into_inner()) = Some(ring.clone());
         Ok(ring)
@@ -209,9 +226,10 @@ impl AppState {
         let now = self.now();
         let ring = self.keyring().await?;
         let opened = match ring.open(nonce, app_id, now) {
-            Err(Closed::UnknownKey(_)) if ring.age() >= KEYRING_MISS_RELOAD => {
-                self.reload_keyring().await?.open(nonce, app_id, now)
-            }
+            Err(Closed::UnknownKey(_)) if ring.age() >= KEYRING_MISS_RELOAD => self
+                .keyring_younger_than(KEYRING_MISS_RELOAD)
+                .await?
+                .open(nonce, app_id, now),
             other => other,
         };
         Ok(opened.map_err(|closed| match closed {

@@ -143,10 +143,11 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuthorityCommand::RotateNonceKey { config } => {
+            let skew = load_config(config.as_deref())?.tokens.clock_skew_secs;
             let (store, database) = open_store(config.as_deref()).await?;
             let now = tessera_claims::unix_now();
             let key = tessera_authority::nonce::new_key(now);
-            let forget_before = now - tessera_authority::nonce::RETIRED_KEY_GRACE_SECS;
+            let forget_before = now - tessera_authority::nonce::retired_key_grace_secs(skew);
             store
                 .rotate_nonce_key(&key, forget_before)
                 .await

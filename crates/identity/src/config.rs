@@ -28,9 +28,15 @@ pub struct IdentityConfig {
     /// Token lifetime, 30..=600 seconds.
     #[serde(default = "default_ttl")]
     pub token_ttl_secs: u64,
-    /// Issue tokens for any user id without credentials (staging apps only).
+    /// Issue tokens for any user id without credentials, for
+    /// `sample_app_id` only.
     #[serde(default)]
     pub sample_mode: bool,
+    /// The staging app sample mode serves (required with `sample_mode`; a
+    /// production app is refused at start). What a request names is held to
+    /// it, so the staging-only rule rests on this setting, not on the client.
+    #[serde(default)]
+    pub sample_app_id: Option<tessera_claims::AppId>,
     /// The active signing key.
     pub signer: SignerConfig,
     /// Public keys signed with before and still published in the JWKS.

@@ -81,6 +81,21 @@ pub async fn open_with(
         return Err(OpenError::Config(format!("`{key}` {message}")));
     }
     config.rate_limit.check().map_err(OpenError::Config)?;
+    if config.sample_mode {
+        match config.sample_app_id {
+            None => {
+                return Err(OpenError::Config(
+                    "`sample_app_id` is required with `sample_mode`: the staging app sample tokens are for".into(),
+                ))
+            }
+            Some(app) if app.environment() == tessera_claims::Environment::Production => {
+                return Err(OpenError::Config(format!(
+                    "`sample_app_id` {app} is a production app; sample mode serves staging apps only"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
     let signer = tessera_signer::build_signer(&config.signer).await?;
     let issuer = Issuer::new(
         signer,
@@ -103,7 +118,8 @@ pub async fn open_with(
     }
     if config.sample_mode {
         tracing::warn!(
-            "SAMPLE MODE IS ON: tokens are issued for any user id without credentials (staging apps only). Never run this in production."
+            app_id = ?config.sample_app_id.map(|a| a.to_string()),
+            "SAMPLE MODE IS ON: tokens are issued for any user id without credentials (for this staging app only). Never run this in production."
         );
     }
     Ok(IdentityState::new(config, issuer, verifier, &retiring))

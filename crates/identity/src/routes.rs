@@ -120,6 +120,14 @@ async fn identity_tokens(
             )
             .with_data("property", "app_id"));
         }
+        // The configured staging app, not whatever the client names.
+        if state.config.sample_app_id != Some(app_id) {
+            state.metrics.failed("sample_app_refused");
+            return Err(ApiError::invalid_property(
+                "app_id",
+                "sample mode issues tokens for the identity service's configured `sample_app_id` only",
+            ));
+        }
         let user_id = UserId::new(request.user_id)
             .map_err(|e| ApiError::invalid_property("user_id", e.to_string()))?;
         (user_id, Profile::default(), "sample", request.nonce)

@@ -282,8 +282,20 @@ async fn usernames_and_passwords_are_capped_in_length() {
 
 #[tokio::test]
 async fn sample_mode_serves_staging_apps_only_and_is_off_by_default() {
-    let s = service(|c| c.sample_mode = true).await;
     let staging = format!("layer:///apps/staging/{}", uuid_v4());
+    let configured = staging.clone();
+    let s = service(move |c| {
+        c.sample_mode = true;
+        c.sample_app_id = Some(configured.parse().unwrap());
+    })
+    .await;
+    // Another staging app than the configured one: the client does not choose.
+    let other = format!("layer:///apps/staging/{}", uuid_v4());
+    let (status, body, _) = s
+        .tokens(json!({"app_id": other, "user_id": "sam", "nonce": NONCE}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["data"]["property"], "app_id");
     let (status, body, _) = s
         .tokens(json!({"app_id": staging, "user_id": "sam", "nonce": NONCE}))
         .await;
@@ -335,10 +347,14 @@ async fn jwks_publishes_the_active_and_retiring_keys() {
         kid: old_kid,
         public_key_path: dir.path().join("old.pub.pem"),
     };
+    let sample_app: tessera_claims::AppId = format!("layer:///apps/staging/{}", uuid_v4())
+        .parse()
+        .unwrap();
     let config = config(dir.path(), |c| {
         c.retiring_keys = vec![retiring];
         c.jwks_max_age_secs = 120;
         c.sample_mode = true;
+        c.sample_app_id = Some(sample_app);
     });
     let SignerConfig::Pem(active) = &config.signer else {
         unreachable!()
@@ -377,7 +393,7 @@ async fn jwks_publishes_the_active_and_retiring_keys() {
     assert_eq!(PublicKey::from_jwk(&old_jwk).unwrap(), old_public);
 
     // Tokens are signed by the active key only.
-    let staging = format!("layer:///apps/staging/{}", uuid_v4());
+    let staging = sample_app.to_string();
     let (status, body, _) = s
         .tokens(json!({"app_id": staging, "user_id": "u", "nonce": NONCE}))
         .await;
@@ -500,5 +516,29 @@ async fn health_and_metrics() {
         "tessera_identity_signer_duration_seconds_count 1",
     ] {
         assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn sample_mode_needs_a_configured_staging_app() {
+    let dir = tempfile::tempdir().unwrap();
+    for (app, wanted) in [
+        (None, "`sample_app_id` is required"),
+        (
+            Some(format!("layer:///apps/production/{}", uuid_v4())),
+            "is a production app",
+        ),
+    ] {
+        let config = config(dir.path(), |c| {
+            c.sample_mode = true;
+            c.sample_app_id = app.map(|a| a.parse().unwrap());
+        });
+        let Err(e) = tessera_identity::open(config).await else {
+            panic!("sample mode started without a staging app");
+        };
+        assert!(
+            e.to_string().contains(wanted) || format!("{e:?}").contains(wanted),
+            "{e:?}"
+        );
     }
 }

@@ -83,6 +83,8 @@ pub struct Cors {
     policy: Arc<dyn OriginPolicy>,
     max_age_secs: u64,
     same_origin_only: &'static [&'static str],
+    /// The service's own origin when its public URL is known.
+    own: Option<Origin>,
 }
 
 impl std::fmt::Debug for Cors {
@@ -90,6 +92,7 @@ impl std::fmt::Debug for Cors {
         f.debug_struct("Cors")
             .field("max_age_secs", &self.max_age_secs)
             .field("same_origin_only", &self.same_origin_only)
+            .field("own", &self.own)
             .finish_non_exhaustive()
     }
 }
@@ -101,7 +104,19 @@ impl Cors {
             policy,
             max_age_secs,
             same_origin_only: &[],
+            own: None,
         }
+    }
+
+    /// The service's own origin (of its public URL): a request is
+    /// same-origin only when its `Origin` is this one, scheme and port
+    /// included, and a browser's request (one with `Origin`) whose `Host`
+    /// names another host is refused, so that a page of another name that
+    /// resolves to the service (DNS rebinding) is never taken for one of
+    /// its own. Without it, `Origin` is compared with `Host`.
+    pub fn own_origin(mut self, own: Option<Origin>) -> Self {
+        self.own = own;
+        self
     }
 
     /// Same-origin requests only, whatever the policy lists, for paths
@@ -163,7 +178,20 @@ pub(crate) async fn cors(cors: Cors, mut request: Request, next: Next) -> Respon
         && request
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if !preflight && is_same_origin(origin.as_ref(), request.headers()) {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if let Some(own) = &cors.own {
+        if host.is_some_and(|host| !host.eq_ignore_ascii_case(own.authority())) {
+            return ApiError::invalid_request(format!(
+                "this service answers for {own} only; the request's Host names another"
+            ))
+            .with_status(StatusCode::MISDIRECTED_REQUEST.as_u16())
+            .into_response();
+        }
+    }
+    if !preflight && is_same_origin(origin.as_ref(), host, cors.own.as_ref()) {
         return next.run(request).await;
     }
     // Answers differ by origin and by what a preflight asks.
@@ -218,13 +246,15 @@ async fn listed(
     Ok(origin)
 }
 
-/// Whether `Origin` names the host the request was sent to: a page of the
-/// service itself.
-fn is_same_origin(origin: Option<&Origin>, headers: &HeaderMap) -> bool {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    match (origin, host.and_then(Origin::http)) {
-        (Some(origin), Some(own)) => origin.authority() == own.authority(),
-        _ => false,
+/// Whether `Origin` is the service's own: its public origin when known,
+/// else the host the request was sent to.
+fn is_same_origin(origin: Option<&Origin>, host: Option<&str>, own: Option<&Origin>) -> bool {
+    match (origin, own) {
+        (Some(origin), Some(own)) => origin == own,
+        (Some(origin), None) => host
+            .and_then(Origin::http)
+            .is_some_and(|own| origin.authority() == own.authority()),
+        (None, _) => false,
     }
 }
 

@@ -63,7 +63,8 @@ pub fn router(state: AppState) -> Router {
         body_bytes: state.config.body_limit_bytes,
     };
     let cors = Cors::new(Arc::new(state.clone()), state.config.cors.max_age_secs)
-        .same_origin_only(&["/admin/", "/dashboard"]);
+        .same_origin_only(&["/admin/", "/dashboard"])
+        .own_origin(state.config.public_origin());
     let (mut routes, _) = openapi::split(described());
     if state.config.dashboard.enabled {
         routes = routes.merge(crate::dashboard::router());
