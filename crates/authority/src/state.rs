@@ -9,7 +9,7 @@ use tessera_claims::{AppId, ProviderId, PublicKey, SystemTime, TimeSource, Trust
 
 use crate::bearer::AdminToken;
 use tessera_api::server::cors::{BoxFuture, OriginPolicy};
-use tessera_api::server::limit::{client_key, Limiter};
+use tessera_api::server::limit::Limiter;
 use tessera_api::server::CrossOrigin;
 use tessera_api::{ApiError, Origin};
 
@@ -346,7 +346,7 @@ impl Limits {
 /// A 429 for a client over `limiter`, counting this request.
 pub(crate) fn count(limiter: &Limiter, client: std::net::IpAddr) -> Result<(), ApiError> {
     limiter
-        .hit(&client_key(client))
+        .hit_client(client)
         .map_err(|wait| ApiError::rate_limited(wait.as_secs()))
 }
 

@@ -144,3 +144,62 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         "the right-most hop counts"
     );
 }
+
+/// `POST /nonces` from each of `clients` (via a trusted proxy's
+/// `X-Forwarded-For`), 32 at a time; how many got 201.
+async fn nonces_for(a: &Authority, clients: Vec<String>) -> usize {
+    let mut created = 0;
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in clients {
+        if tasks.len() >= 32 {
+            created += usize::from(tasks.join_next().await.unwrap().unwrap());
+        }
+        let (http, url) = (a.http.clone(), a.url.clone());
+        tasks.spawn(async move {
+            let r = http
+                .post(format!("{url}/nonces"))
+                .header("x-forwarded-for", client)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            r.status() == StatusCode::CREATED
+        });
+    }
+    while let Some(ok) = tasks.join_next().await {
+        created += usize::from(ok.unwrap());
+    }
+    created
+}
+
+/// A flood of ten times the limiter's capacity in distinct addresses, IPv4
+/// and IPv6 (from many /48s, and thousands of /64s of one /48), leaves new
+/// clients of both families their own windows: nobody shares an overflow
+/// window, nobody is locked out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_addresses_locks_no_new_client_out() {
+    const CAPACITY: usize = 2_000;
+    let a = Authority::start_with(|c| {
+        c.http.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.rate_limit.max_clients = CAPACITY;
+        c.rate_limit.nonces = 3;
+    })
+    .await;
+    let mut flood: Vec<String> = (0..8_000u32)
+        .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
+        .collect();
+    flood.extend((0..6_000u32).map(|i| format!("2001:db8:{:x}:1::1", i + 1)));
+    flood.extend((0..6_000u32).map(|i| format!("2001:db8:0:{:x}::1", i + 1)));
+    assert!(flood.len() >= 10 * CAPACITY);
+    let flooded = nonces_for(&a, flood).await;
+    let v4: Vec<String> = (0..50).map(|i| format!("198.51.100.{}", i + 1)).collect();
+    // New clients of other networks (one /48 each, as customers have).
+    let v6: Vec<String> = (0..50)
+        .map(|i| format!("2001:db9:{:x}:1::1", i + 1))
+        .collect();
+    let (v4_ok, v6_ok) = (nonces_for(&a, v4).await, nonces_for(&a, v6).await);
+    println!("flood: {flooded} of 20000 answered 201; new clients afterwards: IPv4 {v4_ok} of 50, IPv6 {v6_ok} of 50");
+    assert!(v4_ok >= 48, "{v4_ok} of 50 new IPv4 clients got a nonce");
+    assert!(v6_ok >= 48, "{v6_ok} of 50 new IPv6 clients got a nonce");
+    a.stop().await;
+}

@@ -61,6 +61,9 @@ pub enum AuthorityCommand {
     },
     /// Load a running authority from this process: `POST /nonces` or whole `POST /sessions`.
     Bench(crate::load_bench::BenchArgs),
+    /// Measure the rate limiter: the cost per request with a table of
+    /// tracked clients against an empty one.
+    BenchLimiter(crate::limiter_bench::LimiterBenchArgs),
 }
 
 pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
@@ -159,6 +162,7 @@ pub async fn run(cmd: AuthorityCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuthorityCommand::Bench(args) => crate::load_bench::run(args).await,
+        AuthorityCommand::BenchLimiter(args) => Ok(crate::limiter_bench::run(args)),
     }
 }
 

@@ -12,6 +12,7 @@ mod authority_cmd;
 mod config;
 mod identity_cmd;
 mod keys;
+mod limiter_bench;
 mod load_bench;
 mod logging;
 mod signer_bench;

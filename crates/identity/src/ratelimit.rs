@@ -119,7 +119,7 @@ impl RateLimiter {
                 return Err(wait.max(Duration::from_secs(1)));
             }
         }
-        self.addresses.hit(&client_key(ip))?;
+        self.addresses.hit_client(ip)?;
         self.count_failure(&mut failures, key, now);
         Ok(())
     }

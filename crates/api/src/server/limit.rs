@@ -1,18 +1,16 @@
 //! Rate limiting by client, in bounded memory, and the client's address
 //! (behind trusted proxies, from `X-Forwarded-For`).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Most keys a limiter tracks. Past it, expired windows are dropped, and if
-/// the map is still full, new keys share one overflow window (so that a
-/// flood from many addresses cannot grow memory, and is limited as one).
+pub use super::windows::Limiter;
+
+/// About how many keys a limiter tracks. Past it, the least recently used
+/// windows make room: a flood from many addresses cannot grow memory, nor
+/// make newcomers share a window.
 pub const DEFAULT_CAPACITY: usize = 100_000;
 
 /// The part of an address a client is limited by: IPv4 whole, IPv6 by its
@@ -27,99 +25,6 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
                 IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
             }
         },
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    count: u32,
-}
-
-/// Fixed-window counters: at most `limit` hits per `window` per key. Keys
-/// are kept only as 64-bit hashes under a per-process random key, and at
-/// most `capacity` of them.
-#[derive(Debug)]
-pub struct Limiter {
-    limit: u32,
-    window: Duration,
-    capacity: usize,
-    hasher: RandomState,
-    windows: Mutex<HashMap<u64, Window>>,
-}
-
-/// The key standing for every key that found the map full.
-const OVERFLOW: u64 = 0;
-
-impl Limiter {
-    /// A limiter of `limit` hits per `window` for each key.
-    pub fn new(limit: u32, window: Duration, capacity: usize) -> Self {
-        Self {
-            limit,
-            window,
-            capacity: capacity.max(1),
-            hasher: RandomState::new(),
-            windows: Mutex::default(),
-        }
-    }
-
-    fn slot(&self, key: &impl Hash) -> u64 {
-        // 0 is the overflow window's; a real key hashing to 0 joins it.
-        self.hasher.hash_one(key)
-    }
-
-    /// Counts a hit for `key`; `Err` with the time to wait when the key has
-    /// used its hits in this window (the refused hit is not counted).
-    pub fn hit(&self, key: &impl Hash) -> Result<(), Duration> {
-        self.update(key, true)
-    }
-
-    /// Whether `key` has hits left, without counting one.
-    pub fn check(&self, key: &impl Hash) -> Result<(), Duration> {
-        self.update(key, false)
-    }
-
-    fn update(&self, key: &impl Hash, count: bool) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut slot = self.slot(key);
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if !windows.contains_key(&slot) && windows.len() >= self.capacity {
-            windows.retain(|_, w| now.duration_since(w.started) < self.window);
-            if windows.len() >= self.capacity {
-                slot = OVERFLOW;
-            }
-        }
-        let w = windows.entry(slot).or_insert(Window {
-            started: now,
-            count: 0,
-        });
-        let age = now.duration_since(w.started);
-        if age >= self.window {
-            *w = Window {
-                started: now,
-                count: 0,
-            };
-        }
-        if w.count >= self.limit {
-            return Err(self
-                .window
-                .saturating_sub(now.duration_since(w.started))
-                .max(Duration::from_secs(1)));
-        }
-        if count {
-            w.count += 1;
-        }
-        Ok(())
-    }
-
-    /// Keys tracked now (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.windows.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// Whether no key is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -229,30 +134,6 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn limits_each_key_and_says_how_long_to_wait() {
-        let l = Limiter::new(3, Duration::from_secs(60), 100);
-        for _ in 0..3 {
-            assert!(l.hit(&"a").is_ok());
-        }
-        let wait = l.hit(&"a").unwrap_err();
-        assert!(wait > Duration::from_secs(55) && wait <= Duration::from_secs(60));
-        assert!(l.check(&"a").is_err());
-        assert!(l.hit(&"b").is_ok());
-        assert!(l.check(&"c").is_ok());
-    }
-
-    #[test]
-    fn memory_is_bounded_and_overflow_is_limited_together() {
-        let l = Limiter::new(2, Duration::from_secs(60), 10);
-        for i in 0..1_000 {
-            let _ = l.hit(&i);
-        }
-        assert!(l.len() <= 11, "{}", l.len());
-        // New keys now share the overflow window, which is used up.
-        assert!(l.hit(&"newcomer").is_err());
     }
 
     #[test]

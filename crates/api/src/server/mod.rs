@@ -8,6 +8,7 @@ mod params;
 mod response;
 mod serve;
 mod stack;
+mod windows;
 
 pub use cors::{Cors, CorsConfig, CrossOrigin, ListedOrigins, OriginPolicy};
 pub use json::{ApiJson, OptionalJson};

@@ -12,7 +12,6 @@ use tessera_api::authority::{
     Identity, NonceState, SessionRequest, SessionResponse, SessionTokenPath,
 };
 use tessera_api::openapi::{NoApp, RateLimited};
-use tessera_api::server::limit::client_key;
 use tessera_api::server::{created, ApiJson, ApiPath, ClientAddr, CrossOrigin};
 use tessera_api::ErrorBody;
 use tessera_api::{rfc3339, ApiError, ErrorId};
@@ -95,11 +94,11 @@ pub(crate) async fn create(
     BaseUrl(base_url): BaseUrl,
     body: Result<ApiJson<SessionRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let key = client_key(caller.address);
+    let client = caller.address;
     state
         .limits
         .failed_sessions
-        .check(&key)
+        .check_client(client)
         .map_err(|wait| ApiError::rate_limited(wait.as_secs()))?;
     let result = match body {
         Ok(ApiJson(body)) => open(&state, &caller, &base_url, body).await,
@@ -108,7 +107,7 @@ pub(crate) async fn create(
     match result {
         Err(e) if (400..500).contains(&e.status()) => {
             // Counted after the fact: the limit applies to the next request.
-            let _ = state.limits.failed_sessions.hit(&key);
+            let _ = state.limits.failed_sessions.hit_client(client);
             Err(e)
         }
         // Failures before the redemption wrote nothing; the redemption's
