@@ -48,7 +48,7 @@ async fn start(config: HttpConfig) -> Server {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        serve(listener, app(), &config, async {
+        serve(listener, app(), &config, 1024, async {
             let _ = stopped.await;
         })
         .await
@@ -122,7 +122,12 @@ async fn slow_headers_and_idle_connections_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_get_408_in_the_error_shape() {
-    let server = start(config()).await;
+    // All from one address: within its own caps.
+    let server = start(HttpConfig {
+        max_in_flight_per_client: 64,
+        ..config()
+    })
+    .await;
     let mut slow = Vec::new();
     for _ in 0..50 {
         slow.push(send(server.addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nabc").await);
@@ -267,4 +272,57 @@ async fn shutdown_meets_its_deadline_despite_slow_clients() {
         TcpStream::connect(server.addr).await.is_err(),
         "no longer listening"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_over_its_own_caps_hears_429_and_slow_bodies_hold_no_shared_slot() {
+    let server = start(HttpConfig {
+        max_in_flight: 2,
+        max_connections_per_client: 6,
+        max_in_flight_per_client: 4,
+        ..config()
+    })
+    .await;
+    // Four slow bodies: the client's four requests, none of the two shared slots.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        slow.push(
+            send(
+                server.addr,
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",
+            )
+            .await,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A fifth request of the same client: 429, its own cap.
+    let mut fifth = send(
+        server.addr,
+        b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let answer = read_to_close(&mut fifth).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert_eq!(json_body(&answer)["id"], "rate_limit_exceeded");
+    // Another client is answered: the slow bodies hold none of the two
+    // shared slots.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = socket.connect(server.addr).await.unwrap();
+    other
+        .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut other).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Past its connections, the client hears 429 as it connects.
+    let _held = [
+        TcpStream::connect(server.addr).await.unwrap(),
+        TcpStream::connect(server.addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut over = TcpStream::connect(server.addr).await.unwrap();
+    let answer = read_to_close(&mut over).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    drop(slow);
 }

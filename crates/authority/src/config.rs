@@ -110,6 +110,10 @@ pub struct RateLimitConfig {
     pub validations: u32,
     /// Dashboard sign-in attempts.
     pub sign_ins: u32,
+    /// Failed admin authentications (a wrong or missing admin token); past
+    /// them, the client's admin requests are refused before the token is
+    /// looked at.
+    pub admin_failures: u32,
     /// Most client addresses tracked per limit.
     pub max_clients: usize,
 }
@@ -123,6 +127,7 @@ impl Default for RateLimitConfig {
             failed_sessions: 60,
             validations: 120,
             sign_ins: 10,
+            admin_failures: 10,
             max_clients: tessera_api::server::limit::DEFAULT_CAPACITY,
         }
     }
@@ -272,6 +277,7 @@ impl AuthorityConfig {
             ("rate_limit.failed_sessions", r.failed_sessions),
             ("rate_limit.validations", r.validations),
             ("rate_limit.sign_ins", r.sign_ins),
+            ("rate_limit.admin_failures", r.admin_failures),
         ] {
             if value == 0 {
                 return err(key, "must be at least 1");

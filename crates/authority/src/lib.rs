@@ -139,7 +139,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let purge = tokio::spawn(purge_loop(state.clone()));
     let http = state.config.http.clone();
-    let result = tessera_api::server::serve(listener, router(state), &http, shutdown).await;
+    let body_limit = state.config.body_limit_bytes;
+    let result =
+        tessera_api::server::serve(listener, router(state), &http, body_limit, shutdown).await;
     purge.abort();
     result
 }

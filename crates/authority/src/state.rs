@@ -327,6 +327,8 @@ pub struct Limits {
     pub validations: Limiter,
     /// Dashboard sign-in attempts.
     pub sign_ins: Limiter,
+    /// Failed admin authentications.
+    pub admin_failures: Limiter,
 }
 
 impl Limits {
@@ -339,6 +341,7 @@ impl Limits {
             failed_sessions: limiter(c.failed_sessions),
             validations: limiter(c.validations),
             sign_ins: limiter(c.sign_ins),
+            admin_failures: limiter(c.admin_failures),
         }
     }
 }

@@ -203,3 +203,59 @@ async fn a_flood_of_addresses_locks_no_new_client_out() {
     assert!(v6_ok >= 48, "{v6_ok} of 50 new IPv6 clients got a nonce");
     a.stop().await;
 }
+
+/// A client at `address` (a loopback address of its own).
+fn client_at(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Guessing the admin token is limited per client, as the dashboard's
+/// sign-in is: after the failures of a window, 429 before the token is
+/// looked at, while the operator at another address gets in.
+#[tokio::test]
+async fn wrong_admin_tokens_are_limited_per_client() {
+    let a = Authority::start().await;
+    let guesser = client_at("127.0.0.7");
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..200 {
+        let r = guesser
+            .get(format!("{}/admin/apps", a.url))
+            .bearer_auth(format!("guess-{i}"))
+            .send()
+            .await
+            .unwrap();
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let (status, body) = split(r).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_limited(status, retry.as_deref(), &body);
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        }
+        *statuses.entry(status.as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&401), Some(&10), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&190), "{statuses:?}");
+    // Even the right token waits at the guessing address...
+    let r = guesser
+        .get(format!("{}/admin/apps", a.url))
+        .bearer_auth(tessera_tests::ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // ...while the operator elsewhere gets in.
+    let r = client_at("127.0.0.8")
+        .get(format!("{}/admin/apps", a.url))
+        .bearer_auth(tessera_tests::ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    a.stop().await;
+}

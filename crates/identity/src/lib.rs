@@ -132,5 +132,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let http = state.config.http.clone();
-    tessera_api::server::serve(listener, router(state), &http, shutdown).await
+    let body_limit = state.config.body_limit_bytes;
+    tessera_api::server::serve(listener, router(state), &http, body_limit, shutdown).await
 }

@@ -2,6 +2,7 @@
 //! JSON extractors, the error response, the layer stack and `serve`.
 
 pub mod cors;
+mod fairness;
 mod json;
 pub mod limit;
 mod params;

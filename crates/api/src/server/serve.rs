@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tokio::time::{timeout, Instant};
 use tower::ServiceExt;
 
+use super::fairness::PerClient;
 use super::limit::{client_address, Cidr};
 use super::ClientAddr;
 use crate::error::{ApiError, ErrorId};
@@ -45,8 +46,16 @@ pub struct HttpConfig {
     pub idle_timeout_secs: u64,
     /// Most open connections; more are answered 503 and closed.
     pub max_connections: usize,
-    /// Most requests being handled at once; more are answered 503.
+    /// Most requests being handled at once; more are answered 503. A
+    /// request takes one of these only once its body has arrived.
     pub max_in_flight: usize,
+    /// Most open connections from one client address (IPv6 by /64; a
+    /// trusted proxy's connections are not counted); more are answered 429
+    /// and closed.
+    pub max_connections_per_client: usize,
+    /// Most requests of one client (as the rate limits know it) being
+    /// read or handled at once; more are answered 429.
+    pub max_in_flight_per_client: usize,
     /// Largest request head (request line and headers), in bytes (431 beyond).
     pub max_header_bytes: usize,
     /// After a shutdown signal, how long in-flight requests may take
@@ -65,6 +74,8 @@ impl Default for HttpConfig {
             idle_timeout_secs: 60,
             max_connections: 1024,
             max_in_flight: 256,
+            max_connections_per_client: 64,
+            max_in_flight_per_client: 32,
             max_header_bytes: 16 * 1024,
             shutdown_timeout_secs: 10,
             trusted_proxies: Vec::new(),
@@ -94,6 +105,16 @@ impl HttpConfig {
             ),
             ("http.max_connections", count(self.max_connections), COUNT),
             ("http.max_in_flight", count(self.max_in_flight), COUNT),
+            (
+                "http.max_connections_per_client",
+                count(self.max_connections_per_client),
+                COUNT,
+            ),
+            (
+                "http.max_in_flight_per_client",
+                count(self.max_in_flight_per_client),
+                COUNT,
+            ),
             ("http.max_header_bytes", count(self.max_header_bytes), HEAD),
         ];
         for (key, value, (min, max, allowed)) in settings {
@@ -125,19 +146,26 @@ fn busy() -> ApiError {
 
 /// Serves `app` on `listener` under `config` until `shutdown` completes;
 /// then stops accepting, lets in-flight requests finish for at most
-/// `shutdown_timeout_secs`, and closes what is left. Handlers can read the
-/// peer's address with [`super::ClientAddr`].
+/// `shutdown_timeout_secs`, and closes what is left. A request's body (at
+/// most `body_limit_bytes`, 413 beyond) is read under the request's
+/// deadline before the request takes one of the shared in-flight slots, so
+/// that slow uploads hold only their own client's. Handlers can read the
+/// client's address with [`super::ClientAddr`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     config: &HttpConfig,
+    body_limit_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let shared = Arc::new(Shared {
         app,
         config: config.clone(),
+        body_limit_bytes,
         in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+        in_flight_per_client: PerClient::new(config.max_in_flight_per_client),
     });
+    let connections_per_client = PerClient::new(config.max_connections_per_client);
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let (stop, stopping) = watch::channel(false);
@@ -157,18 +185,30 @@ pub async fn serve(
                         continue;
                     }
                 };
-                if let Ok(permit) = connections.clone().try_acquire_owned() {
-                    let shared = shared.clone();
-                    let stopping = stopping.clone();
-                    tasks.spawn(async move {
-                        connection(stream, peer, shared, stopping).await;
-                        drop(permit);
-                    });
-                } else if let Ok(permit) = refusing.clone().try_acquire_owned() {
-                    tasks.spawn(async move {
-                        refuse(stream).await;
-                        drop(permit);
-                    });
+                // A trusted proxy's connections are its clients'.
+                let own = if config.trusted_proxies.iter().any(|p| p.contains(peer.ip())) {
+                    Ok(None)
+                } else {
+                    connections_per_client.take(peer.ip()).map(Some).ok_or(())
+                };
+                match (own, connections.clone().try_acquire_owned()) {
+                    (Ok(own), Ok(permit)) => {
+                        let shared = shared.clone();
+                        let stopping = stopping.clone();
+                        tasks.spawn(async move {
+                            connection(stream, peer, shared, stopping).await;
+                            drop((permit, own));
+                        });
+                    }
+                    (own, _) => {
+                        if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                            let answer = if own.is_err() { too_many_of_yours() } else { busy() };
+                            tasks.spawn(async move {
+                                refuse(stream, &answer).await;
+                                drop(permit);
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -190,9 +230,17 @@ pub async fn serve(
     Ok(())
 }
 
-/// Answers a connection beyond the cap with a 503 and closes it.
-async fn refuse(mut stream: TcpStream) {
-    let answer = raw_answer(&busy());
+/// A 429 for a client over its own cap of connections or requests.
+fn too_many_of_yours() -> ApiError {
+    ApiError::rate_limited(BUSY_RETRY_SECS).with_data(
+        "reason",
+        "too many connections or requests of this client at once",
+    )
+}
+
+/// Answers a connection beyond a cap with `error` and closes it.
+async fn refuse(mut stream: TcpStream, error: &ApiError) {
+    let answer = raw_answer(error);
     let _ = timeout(REFUSAL_WRITE_TIMEOUT, async {
         stream.write_all(&answer).await?;
         stream.shutdown().await
@@ -224,7 +272,9 @@ fn raw_answer(error: &ApiError) -> Vec<u8> {
 struct Shared {
     app: Router,
     config: HttpConfig,
+    body_limit_bytes: usize,
     in_flight: Arc<Semaphore>,
+    in_flight_per_client: Arc<PerClient>,
 }
 
 /// Where a connection is in its life, for the timeouts that hyper does not keep.
@@ -484,18 +534,11 @@ async fn connection(
     }
 }
 
-/// One request: the in-flight cap, the head-size cap, the request id, the
-/// whole-request timeout, then the router.
+/// One request: the head-size cap, the request id, the client's own cap,
+/// its body read under the whole-request deadline, then a shared in-flight
+/// slot and the router, within what is left of the deadline.
 async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -> Response {
-    let Ok(_permit) = shared.in_flight.clone().try_acquire_owned() else {
-        let mut refusal = busy();
-        if request.method() == axum::http::Method::POST && request.uri().path() == "/sessions" {
-            // Nothing was read: the identity token may be sent again.
-            let unused = crate::authority::NonceState::Unused;
-            refusal = refusal.with_data(crate::authority::NonceState::DATA_KEY, unused.as_str());
-        }
-        return refusal.into_response();
-    };
+    let deadline = Instant::now() + Duration::from_secs(shared.config.request_timeout_secs);
     let mut request = request.map(Body::new);
     if head_size(&request) > shared.config.max_header_bytes {
         return ApiError::invalid_request("the request's headers are too large")
@@ -509,21 +552,70 @@ async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -
         .iter()
         .filter_map(|v| v.to_str().ok());
     let client = client_address(peer.ip(), forwarded, &shared.config.trusted_proxies);
+    let Some(_mine) = shared.in_flight_per_client.take(client) else {
+        return too_many_of_yours().into_response();
+    };
+    let request = match read_body(request, shared.body_limit_bytes, deadline).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
+    let Ok(_permit) = shared.in_flight.clone().try_acquire_owned() else {
+        let mut refusal = busy();
+        if request.method() == axum::http::Method::POST && request.uri().path() == "/sessions" {
+            // Nothing was handled: the identity token may be sent again.
+            let unused = crate::authority::NonceState::Unused;
+            refusal = refusal.with_data(crate::authority::NonceState::DATA_KEY, unused.as_str());
+        }
+        return refusal.into_response();
+    };
+    let mut request = request;
     request.extensions_mut().insert(ClientAddr(client));
     request.extensions_mut().insert(ConnectInfo(peer));
-    let limit = Duration::from_secs(shared.config.request_timeout_secs);
-    match timeout(limit, shared.app.clone().oneshot(request)).await {
+    match tokio::time::timeout_at(deadline, shared.app.clone().oneshot(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(never)) => match never {},
-        Err(_) => {
-            let mut response = ApiError::invalid_request("the request took too long")
-                .with_status(StatusCode::REQUEST_TIMEOUT.as_u16())
-                .into_response();
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
+        Err(_) => took_too_long(),
+    }
+}
+
+/// A 408 that closes the connection.
+fn took_too_long() -> Response {
+    let mut response = ApiError::invalid_request("the request took too long")
+        .with_status(StatusCode::REQUEST_TIMEOUT.as_u16())
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The request with its whole body read (at most `limit` bytes) before
+/// `deadline`; else the answer: 413, 408, or 400 for a body that broke off.
+async fn read_body(
+    request: Request<Body>,
+    limit: usize,
+    deadline: Instant,
+) -> Result<Request<Body>, Response> {
+    use http_body_util::BodyExt as _;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(super::json::body_too_large().into_response());
+    }
+    let (parts, body) = request.into_parts();
+    let read = http_body_util::Limited::new(body, limit).collect();
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok(Ok(collected)) => Ok(Request::from_parts(parts, Body::from(collected.to_bytes()))),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(super::json::body_too_large().into_response())
         }
+        Ok(Err(_)) => {
+            Err(ApiError::invalid_request("the request's body broke off").into_response())
+        }
+        Err(_) => Err(took_too_long()),
     }
 }
 

@@ -85,13 +85,20 @@ impl FromRequestParts<AppState> for Admin {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
+        let address = parts.extensions.get::<ClientAddr>().map(|a| a.0);
+        let client = address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        // A client that failed too often is not heard until its window ends.
+        let failures = &state.limits.admin_failures;
+        failures
+            .check_client(client)
+            .map_err(|wait| ApiError::rate_limited(wait.as_secs()))?;
         if expected.matches(presented.trim()) {
             let caller = Caller::from_request_parts(parts, state)
                 .await
                 .unwrap_or_else(|never| match never {});
             Ok(Admin(caller))
         } else {
-            let address = parts.extensions.get::<ClientAddr>().map(|a| a.0);
+            let _ = failures.hit_client(client);
             let path = parts.uri.path();
             tracing::warn!(
                 address = ?address,
