@@ -140,12 +140,14 @@ const RATE_LIMITED: Shared = Shared {
     name: "RateLimited",
     status: 429,
     ids: &[ErrorId::RateLimitExceeded],
-    when: "Too many requests from this client; retry after `Retry-After` seconds.",
+    when: "Too many requests from this client (over a rate limit, or over its own caps of connections and of requests in flight); retry after `Retry-After` seconds.",
     retry_after: true,
 };
 
-/// Answers every operation may get from the shared layers.
-const EVERY_OPERATION: [&Shared; 9] = [
+/// Answers every operation may get from the shared layers (429: a client
+/// over its own caps of connections and requests in flight).
+const EVERY_OPERATION: [&Shared; 10] = [
+    &RATE_LIMITED,
     &INVALID_REQUEST,
     &ORIGIN_NOT_ALLOWED,
     &NOT_ACCEPTABLE,
@@ -209,7 +211,7 @@ pub struct NoAppOrUser(pub ErrorBody);
 #[derive(utoipa::IntoResponses)]
 #[response(
     status = 429,
-    description = "Too many requests from this client; retry after `Retry-After` seconds. Error id: `rate_limit_exceeded` (code 7).",
+    description = "Too many requests from this client (over a rate limit, or over its own caps of connections and of requests in flight); retry after `Retry-After` seconds. Error id: `rate_limit_exceeded` (code 7).",
     headers(("Retry-After" = u64, description = "Seconds to wait before retrying."))
 )]
 pub struct RateLimited(pub ErrorBody);
@@ -422,9 +424,17 @@ mod tests {
         );
         // An operation's own description of a status wins.
         assert_eq!(responses["503"]["description"], "its own");
-        // No body, no 415 or 422; no session, no challenge.
+        // No body, no 415 or 422; no session, no challenge; but a client
+        // over its own caps hears 429 anywhere.
         assert!(responses.get("415").is_none() && responses.get("422").is_none());
-        assert!(responses.get("429").is_none());
+        assert!(
+            responses.get("401").is_some()
+                && responses["401"]["$ref"] != "#/components/responses/AuthenticationRequired"
+        );
+        assert_eq!(
+            responses["429"]["$ref"],
+            "#/components/responses/RateLimited"
+        );
         let components = &json["components"];
         assert!(components["schemas"]["ErrorBody"]["properties"]["code"].is_object());
         assert!(components["responses"]["RateLimited"]["headers"]["Retry-After"].is_object());

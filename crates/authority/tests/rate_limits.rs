@@ -27,7 +27,11 @@ async fn post_from(
     if let Some(xff) = forwarded_for {
         r = r.header("x-forwarded-for", xff);
     }
-    let r = r.send().await.unwrap();
+    answer(r.send().await.unwrap()).await
+}
+
+/// A response's status, `Retry-After` and body.
+async fn answer(r: reqwest::Response) -> (StatusCode, Option<String>, Value) {
     let retry = r
         .headers()
         .get("retry-after")
@@ -62,11 +66,7 @@ async fn nonces_and_re_challenges_are_limited_per_client() {
         .send()
         .await
         .unwrap();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (status, body) = split(r).await;
+    let (status, retry, body) = answer(r).await;
     assert_limited(status, retry.as_deref(), &body);
 }
 
@@ -227,11 +227,7 @@ async fn wrong_admin_tokens_are_limited_per_client() {
             .send()
             .await
             .unwrap();
-        let retry = r
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let (status, body) = split(r).await;
+        let (status, retry, body) = answer(r).await;
         if status == StatusCode::TOO_MANY_REQUESTS {
             assert_limited(status, retry.as_deref(), &body);
         } else {

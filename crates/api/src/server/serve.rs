@@ -597,12 +597,7 @@ async fn read_body(
     deadline: Instant,
 ) -> Result<Request<Body>, Response> {
     use http_body_util::BodyExt as _;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if super::stack::declared_length(request.headers()).is_some_and(|n| n > limit as u64) {
         return Err(super::json::body_too_large().into_response());
     }
     let (parts, body) = request.into_parts();

@@ -136,15 +136,18 @@ async fn refuse_unacceptable(request: Request, next: Next) -> Response {
 /// 413 at once for a body declared larger than the limit, on every route,
 /// whether or not it reads its body.
 async fn refuse_declared_oversize(request: Request, next: Next, limit: usize) -> Response {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared_length(request.headers()).is_some_and(|n| n > limit as u64) {
         return super::json::body_too_large().into_response();
     }
     next.run(request).await
+}
+
+/// The body's length as `Content-Length` declares it.
+pub(super) fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// The client's IP address: the peer's, or behind `http.trusted_proxies`
