@@ -45,7 +45,7 @@ async fn newer_schema_is_refused(database_url: &str, mark_newer: impl std::futur
     let out = tessera(&["authority", "migrate"], &config);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).ends_with(": schema version 6\n"),
+        text(&out.stdout).ends_with(": schema version 7\n"),
         "{}",
         text(&out.stdout)
     );
@@ -54,7 +54,7 @@ async fn newer_schema_is_refused(database_url: &str, mark_newer: impl std::futur
     assert_eq!(text(&again.stdout), text(&out.stdout));
 
     mark_newer.await;
-    let expected = "schema is at version 20991231000000, newer than this tessera knows (up to 6)";
+    let expected = "schema is at version 20991231000000, newer than this tessera knows (up to 7)";
     let out = tessera(&["authority", "migrate"], &config);
     assert_eq!(out.status.code(), Some(2));
     assert!(
