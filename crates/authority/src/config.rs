@@ -110,9 +110,9 @@ pub struct RateLimitConfig {
     pub validations: u32,
     /// Dashboard sign-in attempts.
     pub sign_ins: u32,
-    /// Failed admin authentications (a wrong or missing admin token); past
-    /// them, the client's admin requests are refused before the token is
-    /// looked at.
+    /// Failed admin authentications (a wrong admin token; none is no
+    /// guess); past them, the client's admin requests with a token are
+    /// refused before the token is compared.
     pub admin_failures: u32,
     /// Most client addresses tracked per limit.
     pub max_clients: usize,

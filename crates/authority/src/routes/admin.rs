@@ -87,24 +87,31 @@ impl FromRequestParts<AppState> for Admin {
             .unwrap_or_default();
         let address = parts.extensions.get::<ClientAddr>().map(|a| a.0);
         let client = address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-        // A client that failed too often is not heard until its window ends.
+        let presented = presented.trim();
+        // A client whose guesses failed too often is not heard until its
+        // window ends; a request without a token guesses nothing.
         let failures = &state.limits.admin_failures;
-        failures
-            .check_client(client)
-            .map_err(|wait| ApiError::rate_limited(wait.as_secs()))?;
-        if expected.matches(presented.trim()) {
+        let guess = !presented.is_empty();
+        if guess {
+            failures
+                .check_client(client)
+                .map_err(|wait| ApiError::rate_limited(wait.as_secs()))?;
+        }
+        if guess && expected.matches(presented) {
             let caller = Caller::from_request_parts(parts, state)
                 .await
                 .unwrap_or_else(|never| match never {});
             Ok(Admin(caller))
         } else {
-            let _ = failures.hit_client(client);
+            if guess {
+                let _ = failures.hit_client(client);
+            }
             let path = parts.uri.path();
             tracing::warn!(
                 address = ?address,
                 // A URI is ASCII: any cut is a character boundary.
                 path = %&path[..path.len().min(256)],
-                token_presented = !presented.is_empty(),
+                token_presented = guess,
                 "admin authentication failed"
             );
             Err(access_denied("a valid admin token is required"))
