@@ -324,6 +324,62 @@ mod tests {
         path
     }
 
+    /// The keys of table `t`, in order.
+    async fn keys_of(writer: &Writer) -> Vec<String> {
+        writer
+            .run(|conn| {
+                let mut s = conn.prepare("SELECT k FROM t ORDER BY k").map_err(sqlite)?;
+                let keys = s
+                    .query_map([], |r| r.get(0))
+                    .and_then(Iterator::collect)
+                    .map_err(sqlite)?;
+                Ok((false, keys))
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Work whose caller has gone before the thread reached it (its
+    /// request timed out) is not run: no one would hear whether it was.
+    #[tokio::test]
+    async fn work_whose_caller_has_gone_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database(&dir, "CREATE TABLE t (k TEXT PRIMARY KEY);");
+        let writer = Writer::open(&path, Synchronous::Normal).unwrap();
+        let insert = |key: &'static str| {
+            move |conn: &Connection| {
+                conn.execute("INSERT INTO t VALUES (?1)", [key])
+                    .map_err(sqlite)?;
+                Ok((true, ()))
+            }
+        };
+        // The thread is busy with this one while the next caller gives up.
+        let busy = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .run(|conn| {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        conn.execute("INSERT INTO t VALUES ('first')", [])
+                            .map_err(sqlite)?;
+                        Ok((true, ()))
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            writer.run(insert("gone")),
+        )
+        .await;
+        assert!(gave_up.is_err(), "the caller gave up first");
+        busy.await.unwrap().unwrap();
+        writer.run(insert("last")).await.unwrap();
+        let keys = keys_of(&writer).await;
+        assert_eq!(keys, ["first", "last"]);
+    }
+
     /// A piece of work that panics is answered with an error and rolled
     /// back; the writer keeps serving.
     #[tokio::test]
@@ -351,17 +407,7 @@ mod tests {
             })
             .await;
         assert!(inserted.is_ok(), "{inserted:?}");
-        let keys: Vec<String> = writer
-            .run(|conn| {
-                let mut s = conn.prepare("SELECT k FROM t ORDER BY k").map_err(sqlite)?;
-                let keys = s
-                    .query_map([], |r| r.get(0))
-                    .and_then(Iterator::collect)
-                    .map_err(sqlite)?;
-                Ok((false, keys))
-            })
-            .await
-            .unwrap();
+        let keys = keys_of(&writer).await;
         assert_eq!(keys, ["kept"]);
     }
 
