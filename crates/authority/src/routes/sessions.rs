@@ -195,7 +195,9 @@ async fn open(
         last_seen_at: now,
         client_address: Some(caller.address.to_string()),
         user_agent: caller.user_agent.clone(),
-        nonce_hash: Some(nonce.hash),
+        // Where used nonces live elsewhere, the session keeps its nonce's
+        // digest (unique); else the used-nonce record in its transaction does.
+        nonce_hash: state.nonces.is_some().then_some(nonce.hash),
     };
     let opened_event = event(AuditAction::SessionOpened).detail(serde_json::json!({
         "session_id": session.session_id,

@@ -844,13 +844,13 @@ pub async fn redemption(store: Arc<dyn Store>) {
 
     let purged = store.purge_expired(5_000, 0).await.unwrap();
     assert!(purged.used_nonces >= 3, "{purged:?}");
-    assert_eq!(
+    assert!(
         store
             .redeem(&nonce, &session_of(&a, "after"), &profile, &ev())
             .await
-            .unwrap(),
-        Err(SessionRefusal::NonceUsed),
-        "an expired record is gone, but the nonce's session still holds it"
+            .unwrap()
+            .is_ok(),
+        "an expired record is gone (the authority refuses expired nonces itself)"
     );
     one_session_per_nonce(store, &a).await;
 }
@@ -877,18 +877,6 @@ async fn one_session_per_nonce(store: Arc<dyn Store>, a: &App) {
     assert_eq!(
         store.open_session(&again, &profile, &ev()).await.unwrap(),
         Err(SessionRefusal::NonceUsed)
-    );
-    let marked = UsedNonce {
-        hash: digest,
-        expires_at: 9_000,
-    };
-    assert_eq!(
-        store
-            .redeem(&marked, &again, &profile, &ev())
-            .await
-            .unwrap(),
-        Err(SessionRefusal::NonceUsed),
-        "a nonce no longer recorded used, but a session's"
     );
     assert_eq!(store.session(&again.token_hash, 200).await.unwrap(), None);
     assert_eq!(

@@ -159,8 +159,10 @@ pub struct SessionRecord {
     pub client_address: Option<String>,
     /// The `User-Agent` it was opened with (at most 256 characters).
     pub user_agent: Option<String>,
-    /// SHA-256 of the nonce it was opened with: no two sessions share one
-    /// (`None` only for sessions opened before this was recorded).
+    /// SHA-256 of the nonce it was opened with, when used nonces are kept
+    /// elsewhere ([`NonceStore`]): no two sessions share one. `None` where
+    /// the store records used nonces itself ([`Store::redeem`]), and for
+    /// sessions opened before this was recorded.
     pub nonce_hash: Option<NonceHash>,
 }
 
@@ -421,9 +423,10 @@ pub trait Store: Debug + Send + Sync + 'static {
         change: &IdentityChange,
         event: &AuditEvent,
     ) -> Result<Option<IdentityRecord>>;
-    /// Marks the nonce used and opens the session (as `open_session`, with
-    /// the nonce's digest as its `nonce_hash`) in one transaction: both
-    /// happen or neither. Refused, with nothing
+    /// Marks the nonce used and opens the session (as `open_session`, its
+    /// `nonce_hash` not stored) in one transaction: both happen or neither,
+    /// so the used-nonce record, under its own key, keeps the nonce to one
+    /// session. Refused, with nothing
     /// written, when the nonce had been used or the user is suspended.
     async fn redeem(
         &self,

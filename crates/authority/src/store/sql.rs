@@ -72,7 +72,7 @@ const UPSERT_IDENTITY: &str = concat!(
 const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent, nonce_hash)
      SELECT $1, $2, $3, $4, $5, $6, $5, $7, $8, $9
      WHERE NOT EXISTS (SELECT 1 FROM user_controls WHERE app_id = $3 AND user_id = $4 AND suspended_at IS NOT NULL)
-     ON CONFLICT (nonce_hash) DO NOTHING";
+     ON CONFLICT (nonce_hash) WHERE nonce_hash IS NOT NULL DO NOTHING";
 /// Whether a session was opened with this nonce (why [`INSERT_SESSION`]
 /// inserted nothing, when the user is not suspended).
 const SESSION_OF_NONCE: &str = "SELECT COUNT(*) FROM sessions WHERE nonce_hash = $1";
@@ -133,10 +133,11 @@ const USER_REVOKED_BEFORE: &str = "INSERT INTO user_controls (app_id, user_id, s
 /// PostgreSQL: redemptions as one statement, so one round trip and one
 /// transaction for all of them. `$1` is a JSON array of [`RedemptionRow`]s
 /// (bytes in base64), in which no user and no nonce appears twice. For
-/// each: the nonce marked used (unless `mark_used` is false: used nonces
-/// are kept elsewhere), the session inserted with its nonce's digest, the
-/// identity upserted and the event recorded; nothing is written for a
-/// suspended user, a used nonce or a nonce a session was opened with.
+/// each: the nonce marked used, or, when `mark_used` is false (used
+/// nonces are kept elsewhere), the session inserted with its nonce's digest
+/// (unique); the identity upserted and the event recorded; nothing is
+/// written for a suspended user, a used nonce or a nonce a session was
+/// opened with.
 /// One row comes back per redemption, by `ord`, with the identity when the
 /// session was inserted. Rows that concurrent statements may both lock (a
 /// replayed nonce's, an identity) are written in key order, so that two
@@ -169,11 +170,12 @@ const REDEEM_PG: &str = concat!(
         ON CONFLICT (expires_at, nonce_hash) DO NOTHING RETURNING nonce_hash
      ), session AS (
         INSERT INTO sessions (token_hash, session_id, app_id, user_id, created_at, expires_at, last_seen_at, client_address, user_agent, nonce_hash)
-        SELECT i.token_hash, i.session_id, i.app_id, i.user_id, i.created_at, i.expires_at, i.created_at, i.client_address, i.user_agent, i.nonce_hash
+        SELECT i.token_hash, i.session_id, i.app_id, i.user_id, i.created_at, i.expires_at, i.created_at, i.client_address, i.user_agent,
+               CASE WHEN i.mark_used THEN NULL ELSE i.nonce_hash END
         FROM input i JOIN suspended s USING (ord)
         WHERE NOT s.yes AND (NOT i.mark_used OR i.nonce_hash IN (SELECT nonce_hash FROM nonce))
         ORDER BY i.nonce_hash
-        ON CONFLICT (nonce_hash) DO NOTHING
+        ON CONFLICT (nonce_hash) WHERE nonce_hash IS NOT NULL DO NOTHING
         RETURNING token_hash
      ), identity AS (
         INSERT INTO identities (app_id, user_id, first_name, last_name, display_name, avatar_url, created_at, updated_at)
@@ -870,9 +872,10 @@ impl Store for SqlStore {
         profile: &Profile,
         event: &AuditEvent,
     ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
-        // The session is stored with the digest of the nonce it redeems.
+        // The used-nonce record, in the same transaction, keeps the nonce to
+        // one session: the session needs no digest of its own.
         let session = &SessionRecord {
-            nonce_hash: Some(nonce.hash),
+            nonce_hash: None,
             ..session.clone()
         };
         if let Some(sessions) = &self.sessions {
