@@ -81,11 +81,15 @@ async fn one_client_s_slow_uploads_leave_others_answered() {
         *answered.entry(upload.await.unwrap()).or_insert(0) += 1;
     }
     println!("slow uploads answered: {answered:?}; the slowest other client waited {slowest:?}");
-    // Past its cap of connections, the slow client heard 429 at once; the
-    // rest were still uploading when they stopped.
+    // Past its own caps the slow client heard 429 at once (or, past the
+    // refusals answered at once, was closed unanswered); none of its
+    // uploads finished or took a shared slot's 503.
     assert!(
-        answered.get(&Some(429)).copied().unwrap_or(0) >= 200,
+        answered.get(&Some(429)).copied().unwrap_or(0) >= 100,
         "{answered:?}"
     );
-    assert_eq!(answered.get(&Some(503)), None, "{answered:?}");
+    assert!(
+        answered.keys().all(|k| matches!(k, None | Some(429))),
+        "{answered:?}"
+    );
 }
