@@ -176,16 +176,8 @@ pub struct TokenConfig {
 impl AuthorityConfig {
     /// The origin of `public_url` (its scheme, host and port).
     pub fn public_origin(&self) -> Option<tessera_api::Origin> {
-        let url = self.public_url.as_deref()?;
-        let (scheme, rest) = url.split_once("://")?;
-        let authority = rest.split(['/', '?', '#']).next()?;
-        format!(
-            "{}://{}",
-            scheme.to_ascii_lowercase(),
-            authority.to_ascii_lowercase()
-        )
-        .parse()
-        .ok()
+        let url = url::Url::parse(self.public_url.as_deref()?).ok()?;
+        url.origin().ascii_serialization().parse().ok()
     }
 }
 

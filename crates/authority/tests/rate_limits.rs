@@ -219,15 +219,16 @@ fn client_at(address: &str) -> reqwest::Client {
 async fn wrong_admin_tokens_are_limited_per_client() {
     let a = Authority::start().await;
     let guesser = client_at("127.0.0.7");
+    // `GET /admin/apps` from `client` with `token`.
+    let list_apps = |client: &reqwest::Client, token: String| {
+        let request = client
+            .get(format!("{}/admin/apps", a.url))
+            .bearer_auth(token);
+        async move { answer(request.send().await.unwrap()).await }
+    };
     let mut statuses = std::collections::BTreeMap::new();
     for i in 0..200 {
-        let r = guesser
-            .get(format!("{}/admin/apps", a.url))
-            .bearer_auth(format!("guess-{i}"))
-            .send()
-            .await
-            .unwrap();
-        let (status, retry, body) = answer(r).await;
+        let (status, retry, body) = list_apps(&guesser, format!("guess-{i}")).await;
         if status == StatusCode::TOO_MANY_REQUESTS {
             assert_limited(status, retry.as_deref(), &body);
         } else {
@@ -238,20 +239,10 @@ async fn wrong_admin_tokens_are_limited_per_client() {
     assert_eq!(statuses.get(&401), Some(&10), "{statuses:?}");
     assert_eq!(statuses.get(&429), Some(&190), "{statuses:?}");
     // Even the right token waits at the guessing address...
-    let r = guesser
-        .get(format!("{}/admin/apps", a.url))
-        .bearer_auth(tessera_tests::ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = list_apps(&guesser, tessera_tests::ADMIN.into()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     // ...while the operator elsewhere gets in.
-    let r = client_at("127.0.0.8")
-        .get(format!("{}/admin/apps", a.url))
-        .bearer_auth(tessera_tests::ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let (status, _, _) = list_apps(&client_at("127.0.0.8"), tessera_tests::ADMIN.into()).await;
+    assert_eq!(status, StatusCode::OK);
     a.stop().await;
 }

@@ -223,13 +223,8 @@ async fn scenario(redis_nonces: bool) {
     let at = |share: f64| {
         let done = done.clone();
         async move {
-            let mut waited = 0u32;
             while (done.load(Ordering::Relaxed) as f64) < share * LOGINS as f64 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                waited += 1;
-                if waited % 250 == 0 {
-                    eprintln!("{} logins done", done.load(Ordering::Relaxed));
-                }
             }
         }
     };

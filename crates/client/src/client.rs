@@ -383,27 +383,20 @@ impl Client {
                 }
                 Err(e) => e,
             };
-            let next = if attempt < self.inner.max_attempts {
-                Retry::after(&e)
-            } else {
-                None
+            let Some(next) = Retry::after(&e).filter(|_| attempt < self.inner.max_attempts) else {
+                self.failed(&e);
+                return Err(e);
             };
+            tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
             match next {
-                Some(Retry::SameToken) => resend = sent,
-                Some(Retry::NewNonce) => {
-                    tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
+                Retry::SameToken => resend = sent,
+                Retry::NewNonce => {
                     nonce = self.new_nonce().await?;
                     self.emit(Event::AuthenticationChallenge {
                         nonce: nonce.clone(),
                     });
-                    continue;
-                }
-                None => {
-                    self.failed(&e);
-                    return Err(e);
                 }
             }
-            tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
         }
     }
 

@@ -555,7 +555,7 @@ async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -
     let Some(_mine) = shared.in_flight_per_client.take(client) else {
         return too_many_of_yours().into_response();
     };
-    let request = match read_body(request, shared.body_limit_bytes, deadline).await {
+    let mut request = match read_body(request, shared.body_limit_bytes, deadline).await {
         Ok(request) => request,
         Err(refusal) => return refusal,
     };
@@ -568,7 +568,6 @@ async fn handle(shared: &Shared, peer: SocketAddr, request: Request<Incoming>) -
         }
         return refusal.into_response();
     };
-    let mut request = request;
     request.extensions_mut().insert(ClientAddr(client));
     request.extensions_mut().insert(ConnectInfo(peer));
     match tokio::time::timeout_at(deadline, shared.app.clone().oneshot(request)).await {

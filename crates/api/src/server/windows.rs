@@ -40,6 +40,16 @@ struct Slot {
     next: u32,
 }
 
+impl Slot {
+    /// Starts the window again once `window` has passed since it began.
+    fn renew(&mut self, now: Instant, window: Duration) {
+        if now.duration_since(self.started) >= window {
+            self.started = now;
+            self.count = 0;
+        }
+    }
+}
+
 /// One shard: at most `capacity` windows, most recently used at `head`.
 #[derive(Debug)]
 struct Shard {
@@ -123,13 +133,12 @@ impl Shard {
     }
 }
 
-/// How much of an IPv6 address a client is counted by.
+/// What a client's window counts: an IPv4 address, or the first `bits`
+/// of an IPv6 client's /64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
-    Whole,
-    P64,
-    P56,
-    P48,
+enum Counted {
+    V4,
+    V6(Ipv6Addr, u8),
 }
 
 /// Fixed-window counters: at most `limit` hits per `window` per key, keys
@@ -189,56 +198,60 @@ impl Limiter {
     }
 
     fn client(&self, ip: IpAddr, count: bool) -> Result<(), Duration> {
-        let (key, level) = self.client_window(ip);
+        let (key, counted) = self.client_window(ip);
         let (result, new) = self.update(key, count);
-        if let (true, IpAddr::V6(v6)) = (new, client_key(ip)) {
-            // A new window under a prefix adds to the prefix's spread.
-            if level == Level::P64 {
-                self.spread(prefix(v6, 56), true);
-            }
-            if matches!(level, Level::P64 | Level::P56) {
-                self.spread(prefix(v6, 48), true);
+        if let (true, Counted::V6(addr, bits)) = (new, counted) {
+            // A new window under a prefix adds to the spread of each
+            // prefix above it.
+            for above in [56, 48].into_iter().filter(|&above| above < bits) {
+                self.widen(prefix(addr, above));
             }
         }
         result
     }
 
-    /// The window key of a client, and how much of its address it is.
-    fn client_window(&self, ip: IpAddr) -> (u64, Level) {
+    /// The window key of a client, and what it counts.
+    fn client_window(&self, ip: IpAddr) -> (u64, Counted) {
         match client_key(ip) {
-            IpAddr::V4(v4) => (self.hasher.hash_one(IpAddr::V4(v4)), Level::Whole),
+            IpAddr::V4(v4) => (self.hasher.hash_one(IpAddr::V4(v4)), Counted::V4),
             IpAddr::V6(v6) => {
-                let (p48, p56) = (prefix(v6, 48), prefix(v6, 56));
-                if self.spread(p48, false) > SPREAD_48 {
-                    (self.hasher.hash_one(p48), Level::P48)
-                } else if self.spread(p56, false) > SPREAD_56 {
-                    (self.hasher.hash_one(p56), Level::P56)
+                let bits = if self.spread(prefix(v6, 48)) > SPREAD_48 {
+                    48
+                } else if self.spread(prefix(v6, 56)) > SPREAD_56 {
+                    56
                 } else {
-                    (self.hasher.hash_one((v6, 64u8)), Level::P64)
-                }
+                    64
+                };
+                (
+                    self.hasher.hash_one(prefix(v6, bits)),
+                    Counted::V6(v6, bits),
+                )
             }
         }
     }
 
-    /// How many new windows appeared under `net` in its current window,
-    /// counting one more when `add`.
-    fn spread(&self, net: (Ipv6Addr, u8), add: bool) -> u32 {
-        let key = self.hasher.hash_one(("spread", net));
+    fn spread_key(&self, net: (Ipv6Addr, u8)) -> u64 {
+        self.hasher.hash_one(("spread", net))
+    }
+
+    /// How many new windows appeared under `net` in its current window.
+    fn spread(&self, net: (Ipv6Addr, u8)) -> u32 {
+        let key = self.spread_key(net);
+        let now = Instant::now();
+        self.shard(key)
+            .peek(key)
+            .filter(|w| now.duration_since(w.started) < self.window)
+            .map_or(0, |w| w.count)
+    }
+
+    /// Counts one more new window under `net`.
+    fn widen(&self, net: (Ipv6Addr, u8)) {
+        let key = self.spread_key(net);
         let now = Instant::now();
         let mut shard = self.shard(key);
-        if !add {
-            return shard
-                .peek(key)
-                .filter(|w| now.duration_since(w.started) < self.window)
-                .map_or(0, |w| w.count);
-        }
         let (w, _) = shard.window(key, now);
-        if now.duration_since(w.started) >= self.window {
-            w.started = now;
-            w.count = 0;
-        }
+        w.renew(now, self.window);
         w.count = w.count.saturating_add(1);
-        w.count
     }
 
     /// The window of `key` brought up to date and counted; whether it is new.
@@ -246,10 +259,7 @@ impl Limiter {
         let now = Instant::now();
         let mut shard = self.shard(key);
         let (w, new) = shard.window(key, now);
-        if now.duration_since(w.started) >= self.window {
-            w.started = now;
-            w.count = 0;
-        }
+        w.renew(now, self.window);
         if w.count >= self.limit {
             let wait = self
                 .window

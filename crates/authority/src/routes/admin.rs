@@ -66,6 +66,9 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
         let authorization = parts.headers.get(header::AUTHORIZATION);
         if authorization.is_none() && dashboard::session::cookie(&parts.headers).is_some() {
             // The dashboard's pages (signed in with the admin token or the
@@ -85,8 +88,6 @@ impl FromRequestParts<AppState> for Admin {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        let address = parts.extensions.get::<ClientAddr>().map(|a| a.0);
-        let client = address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
         let presented = presented.trim();
         // A client whose guesses failed too often is not heard until its
         // window ends; a request without a token guesses nothing.
@@ -108,7 +109,7 @@ impl FromRequestParts<AppState> for Admin {
             }
             let path = parts.uri.path();
             tracing::warn!(
-                address = ?address,
+                address = %client,
                 // A URI is ASCII: any cut is a character boundary.
                 path = %&path[..path.len().min(256)],
                 token_presented = guess,

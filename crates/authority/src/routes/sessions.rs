@@ -277,13 +277,12 @@ fn session_not_stored(e: StoreError) -> ApiError {
         // The request's own value: a 4xx, counted toward its client's limit.
         return e.into();
     }
-    if e.wrote_nothing() {
-        let message = "the session could not be stored; the nonce was not used, so the same identity token may be sent again";
-        with_nonce_state(ApiError::unavailable(message, e), NonceState::Unused).with_retry_after(1)
+    let (state, message) = if e.wrote_nothing() {
+        (NonceState::Unused, "the session could not be stored; the nonce was not used, so the same identity token may be sent again")
     } else {
-        let message = "the session may or may not have been stored, so the nonce may count as used; request a new nonce and identity token";
-        with_nonce_state(ApiError::unavailable(message, e), NonceState::Unknown).with_retry_after(1)
-    }
+        (NonceState::Unknown, "the session may or may not have been stored, so the nonce may count as used; request a new nonce and identity token")
+    };
+    with_nonce_state(ApiError::unavailable(message, e), state).with_retry_after(1)
 }
 
 /// An authenticated request: the live session named by the `Authorization` header.

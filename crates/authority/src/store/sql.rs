@@ -873,11 +873,7 @@ impl Store for SqlStore {
         event: &AuditEvent,
     ) -> Result<std::result::Result<IdentityRecord, SessionRefusal>> {
         // The used-nonce record, in the same transaction, keeps the nonce to
-        // one session: the session needs no digest of its own.
-        let session = &SessionRecord {
-            nonce_hash: None,
-            ..session.clone()
-        };
+        // one session: no path stores the session's digest as well.
         if let Some(sessions) = &self.sessions {
             let (nonce, session, profile, event) =
                 (*nonce, session.clone(), profile.clone(), event.clone());
@@ -900,7 +896,11 @@ impl Store for SqlStore {
         if marked.rows_affected() == 0 {
             return Ok(Err(SessionRefusal::NonceUsed));
         }
-        open_in(tx, session, profile, event).await
+        let session = SessionRecord {
+            nonce_hash: None,
+            ..session.clone()
+        };
+        open_in(tx, &session, profile, event).await
     }
 
     async fn session(
@@ -1287,9 +1287,10 @@ async fn record(tx: &mut Tx<'_>, event: &AuditEvent) -> Result<()> {
 }
 
 /// [`redeem_in`]'s work on the session writer's connection: the nonce
-/// marked used (when the database keeps used nonces), the session inserted
-/// unless the user is suspended, the identity upserted, the event recorded;
-/// kept only when all of it succeeded.
+/// marked used (when the database keeps used nonces; else the session keeps
+/// its nonce's digest), the session inserted unless the user is suspended,
+/// the identity upserted, the event recorded; kept only when all of it
+/// succeeded.
 pub(super) fn redeem_on(
     conn: &rusqlite::Connection,
     nonce: Option<&UsedNonce>,
@@ -1306,6 +1307,7 @@ pub(super) fn redeem_on(
             return Ok((false, Err(SessionRefusal::NonceUsed)));
         }
     }
+    let digest = session.nonce_hash.filter(|_| nonce.is_none());
     let app_id = session.app_id.to_string();
     let inserted = conn
         .prepare_cached(INSERT_SESSION)
@@ -1319,12 +1321,12 @@ pub(super) fn redeem_on(
                 session.expires_at,
                 session.client_address,
                 session.user_agent,
-                session.nonce_hash.as_ref().map(|n| &n.as_bytes()[..]),
+                digest.as_ref().map(|n| &n.as_bytes()[..]),
             ])
         })
         .map_err(sqlite)?;
     if inserted == 0 {
-        let opened_with_nonce: i64 = match &session.nonce_hash {
+        let opened_with_nonce: i64 = match &digest {
             Some(nonce) => conn
                 .prepare_cached(SESSION_OF_NONCE)
                 .and_then(|mut s| s.query_row(params![&nonce.as_bytes()[..]], |row| row.get(0)))
