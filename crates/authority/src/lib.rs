@@ -24,13 +24,16 @@
 #![warn(missing_docs)]
 
 mod bearer;
-mod caller;
+mod cache;
 mod config;
 mod dashboard;
 mod error;
+mod guards;
+mod limits;
 mod metrics;
 pub mod nonce;
 mod routes;
+mod sign_in;
 mod state;
 pub mod store;
 mod transfer;
@@ -44,15 +47,16 @@ pub use config::{
     AuditConfig, AuthorityConfig, ConfigError, DashboardConfig, NonceBackend, NonceConfig,
     RateLimitConfig, SessionConfig, TokenConfig,
 };
-pub use dashboard::{Password as DashboardPassword, PasswordError as DashboardPasswordError};
 pub use metrics::Metrics;
 pub use routes::{openapi, router};
+pub use sign_in::{Password as DashboardPassword, PasswordError as DashboardPasswordError};
 pub use state::{AppState, KEY_CACHE_TTL};
 pub use transfer::{
     export, import, Export, ExportedApp, ExportedKey, ImportError, ImportSummary, EXPORT_FORMAT,
 };
 
-use crate::store::{NonceStore, RedisNonceStore, SqlStore, Store};
+use crate::store::prelude::*;
+use crate::store::{NonceStore, RedisNonceStore, SqlStore};
 
 /// Opens the configured stores (SQLite or PostgreSQL by the URL's scheme;
 /// nonces there or in Redis) and builds the state.

@@ -12,8 +12,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::AppState;
-
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     method: String,
@@ -161,7 +159,7 @@ impl Metrics {
 }
 
 /// Middleware: counts and times every request by its route template.
-pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn track(State(m): State<Metrics>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -169,7 +167,6 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
     let method = request.method().as_str().to_owned();
     let start = Instant::now();
     let response = next.run(request).await;
-    let m = &state.metrics;
     m.latency
         .get_or_create(&LatencyLabels {
             method: method.clone(),

@@ -5,12 +5,9 @@
 //! every change. No page carries inline script: the Content-Security-Policy
 //! allows the dashboard's own script and styles only.
 
-mod password;
-pub(crate) mod session;
-
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -21,15 +18,12 @@ use tessera_api::authority::{DashboardSession, DashboardSignIn};
 use tessera_api::server::{ApiJson, ClientAddr};
 use tessera_api::{rfc3339, ApiError};
 
-pub use password::{Password, PasswordError};
-pub(crate) use session::Sessions;
-use session::{check_csrf, SignIn, COOKIE};
-
-use crate::caller::Caller;
 use crate::error::access_denied;
-use crate::state::count;
+use crate::guards::{Caller, SignedIn, Viewer};
+use crate::limits::count;
+use crate::sign_in::{self, COOKIE};
+use crate::state::AppState;
 use crate::store::{Actor, AuditAction};
-use crate::AppState;
 
 /// The Content-Security-Policy of every dashboard response.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -79,46 +73,6 @@ async fn protect(request: Request, next: Next) -> Response {
         if asset { "no-cache" } else { "no-store" },
     );
     response
-}
-
-/// A request from a signed-in browser: its sign-in and, for a change, the
-/// right CSRF token.
-pub(crate) struct SignedIn;
-
-impl SignedIn {
-    /// The sign-in a request's cookie names, if live.
-    pub fn of(parts: &Parts, state: &AppState) -> Option<SignIn> {
-        if !state.config.dashboard.enabled {
-            return None;
-        }
-        let cookie = session::cookie(&parts.headers)?;
-        state.dashboard.check(cookie, state.now())
-    }
-}
-
-impl FromRequestParts<AppState> for SignedIn {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let sign_in = Self::of(parts, state)
-            .ok_or_else(|| access_denied("sign in to the dashboard first"))?;
-        check_csrf(parts, &sign_in)?;
-        Ok(SignedIn)
-    }
-}
-
-/// Who is viewing a page: the sign-in, if the browser has a live one.
-struct Viewer(Option<SignIn>);
-
-impl FromRequestParts<AppState> for Viewer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Viewer(SignedIn::of(parts, state)))
-    }
 }
 
 fn to_sign_in() -> Response {
@@ -223,7 +177,7 @@ async fn sign_in(
         .event(now, AuditAction::DashboardSignedIn, Actor::Admin)
         .detail(serde_json::json!({ "with": with }));
     state.store.record(&event).await?;
-    let (token, sign_in) = state.dashboard.open(now);
+    let (token, sign_in) = state.sign_ins.open(now);
     tracing::info!(address = %client, "dashboard sign-in");
     let mut cookie = format!(
         "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
@@ -248,8 +202,8 @@ async fn sign_out(
     parts: Parts,
     State(state): State<AppState>,
 ) -> Response {
-    if let Some(cookie) = session::cookie(&parts.headers) {
-        state.dashboard.close(cookie);
+    if let Some(cookie) = sign_in::cookie(&parts.headers) {
+        state.sign_ins.close(cookie);
     }
     // Ending a sign-in never waits on the trail: it has ended either way.
     let event = caller.event(state.now(), AuditAction::DashboardSignedOut, Actor::Admin);

@@ -7,9 +7,9 @@ use tessera_api::server::ApiQuery;
 use tessera_api::{parse_rfc3339, rfc3339, ApiError};
 use tessera_claims::UserId;
 
-use super::admin::Admin;
+use crate::guards::Admin;
+use crate::state::AppState;
 use crate::store::{AuditQuery, AuditRecord};
-use crate::AppState;
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 500;

@@ -18,12 +18,13 @@ use tessera_api::ErrorBody;
 use tessera_api::{ApiError, JsonObject};
 use tessera_claims::{AppId, Profile, UserId, MAX_AVATAR_URL_CHARS, MAX_NAME_CHARS};
 
-use super::admin::Admin;
-use super::sessions::{identity_body, shown_identity, CurrentSession};
+use super::sessions::{identity_body, shown_identity};
 use super::users::app_and_user;
-use crate::caller::{BaseUrl, Caller};
+use crate::guards::Admin;
+use crate::guards::CurrentSession;
+use crate::guards::{BaseUrl, Caller};
+use crate::state::AppState;
 use crate::store::{Actor, AuditAction, AuditEvent, IdentityChange};
-use crate::AppState;
 
 /// Layer's limits, in characters.
 const MAX_PHONE_NUMBER: usize = 32;

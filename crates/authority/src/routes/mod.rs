@@ -22,8 +22,8 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::state::AppState;
 use crate::store::App;
-use crate::AppState;
 
 /// Every route with its description.
 fn described() -> OpenApiRouter<AppState> {
@@ -71,7 +71,7 @@ pub fn router(state: AppState) -> Router {
     }
     let routes = routes
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             crate::metrics::track,
         ))
         .with_state(state);

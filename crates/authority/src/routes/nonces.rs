@@ -6,22 +6,10 @@ use tessera_api::authority::{NonceRequest, NonceResponse};
 use tessera_api::openapi::{NoApp, RateLimited};
 use tessera_api::server::{created, ClientAddr, CrossOrigin, OptionalJson};
 use tessera_api::{rfc3339, ApiError};
-use tessera_claims::{AppId, Nonce};
 
 use super::find_app_from;
-use crate::state::count;
-use crate::AppState;
-
-/// Issues a nonce, bound to `app_id` when one is given. Nothing is written.
-pub(crate) async fn issue(
-    state: &AppState,
-    app_id: Option<&AppId>,
-) -> Result<(Nonce, i64), ApiError> {
-    let expires_at = state.now() + state.config.nonces.ttl_secs as i64;
-    let nonce = state.keyring().await?.issue(app_id, expires_at);
-    state.metrics.nonce_issued();
-    Ok((nonce, expires_at))
-}
+use crate::limits::count;
+use crate::state::AppState;
 
 #[utoipa::path(
     post,
@@ -43,7 +31,7 @@ pub(crate) async fn create(
         None => None,
         Some(app_id) => Some(find_app_from(&state, &app_id, &origin).await?.app_id),
     };
-    let (nonce, expires_at) = issue(&state, app_id.as_ref()).await?;
+    let (nonce, expires_at) = state.issue_nonce(app_id.as_ref()).await?;
     Ok(created(NonceResponse {
         nonce: nonce.as_str().to_owned(),
         expires_at: rfc3339(expires_at),

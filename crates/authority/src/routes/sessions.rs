@@ -1,37 +1,28 @@
 //! `POST /sessions`, `DELETE /sessions/current` and
 //! `/sessions/{session_token}`, `GET /identities/me`.
 
-use std::net::IpAddr;
-
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use tessera_api::authority::{
     Identity, NonceState, SessionRequest, SessionResponse, SessionTokenPath,
 };
 use tessera_api::openapi::{NoApp, RateLimited};
-use tessera_api::server::{created, ApiJson, ApiPath, ClientAddr, CrossOrigin};
+use tessera_api::server::{created, ApiJson, ApiPath};
 use tessera_api::ErrorBody;
 use tessera_api::{rfc3339, ApiError, ErrorId};
-use tessera_claims::{
-    verify, AppId, Clock, Profile, Reason, Rejection, UserId, URL_DECODED_NONCE_HINT,
-};
+use tessera_claims::{verify, AppId, Clock, Reason, Rejection, UserId, URL_DECODED_NONCE_HINT};
 
 use super::find_app_from;
-use crate::bearer::{NonceHash, SessionToken, SessionTokenHash};
-use crate::caller::{BaseUrl, Caller};
-use crate::error::{authentication_required, token_rejected};
-use crate::state::count;
+use crate::bearer::{NonceHash, SessionToken};
+use crate::error::token_rejected;
+use crate::guards::{live_session, BaseUrl, Caller, CurrentSession};
+use crate::state::AppState;
 use crate::store::{
-    Actor, AuditAction, AuditEvent, IdentityRecord, NonceRefusal, SessionRecord, SessionRefusal,
-    StoreError, UsedNonce,
+    Actor, AuditAction, IdentityRecord, NonceRefusal, SessionRecord, SessionRefusal, StoreError,
+    UsedNonce,
 };
-use crate::AppState;
-
-/// How stale a session's `last_seen_at` may get before a request updates it.
-const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
 
 /// The identity as the API shows it (Layer's identity, with its app and
 /// times); `base_url` is the authority's, for `url`.
@@ -195,15 +186,19 @@ async fn open(
         last_seen_at: now,
         client_address: Some(caller.address.to_string()),
         user_agent: caller.user_agent.clone(),
-        // Where used nonces live elsewhere, the session keeps its nonce's
-        // digest (unique); else the used-nonce record in its transaction does.
-        nonce_hash: state.nonces.is_some().then_some(nonce.hash),
+        // Set by the redemption, where used nonces are kept elsewhere.
+        nonce_hash: None,
     };
     let opened_event = event(AuditAction::SessionOpened).detail(serde_json::json!({
         "session_id": session.session_id,
         "kid": kid,
     }));
-    let identity = match redeem(state, &nonce, &session, &claims.profile, &opened_event).await? {
+    let redeemed = state
+        .redemptions
+        .redeem(&nonce, &session, &claims.profile, &opened_event, now)
+        .await
+        .map_err(session_not_stored)?;
+    let identity = match redeemed {
         Ok(identity) => identity,
         Err(SessionRefusal::NonceUsed) => return Err(refuse_nonce(NonceRefusal::Used).await),
         Err(SessionRefusal::Suspended) => {
@@ -221,54 +216,6 @@ async fn open(
     }))
 }
 
-/// Marks the nonce used and opens the session, both or neither: in one
-/// transaction when the store keeps used nonces, else by taking the mark
-/// back when nothing was written. After a failure that may have written
-/// (an answer lost), the mark stays and the answer says the nonce's state
-/// is unknown; the session's nonce digest, unique in the store, keeps
-/// a second session from opening whatever became of the mark.
-async fn redeem(
-    state: &AppState,
-    nonce: &UsedNonce,
-    session: &SessionRecord,
-    profile: &Profile,
-    event: &AuditEvent,
-) -> Result<Result<IdentityRecord, SessionRefusal>, ApiError> {
-    let Some(marks) = &state.nonces else {
-        return state
-            .store
-            .redeem(nonce, session, profile, event)
-            .await
-            .map_err(session_not_stored);
-    };
-    let marker = match marks.mark_used(nonce, state.now()).await {
-        Ok(Some(marker)) => marker,
-        Ok(None) => return Ok(Err(SessionRefusal::NonceUsed)),
-        Err(e) => return Err(session_not_stored(e)),
-    };
-    match state.store.open_session(session, profile, event).await {
-        Ok(Ok(identity)) => Ok(Ok(identity)),
-        // A session has this nonce: the mark is right where it is.
-        Ok(Err(SessionRefusal::NonceUsed)) => Ok(Err(SessionRefusal::NonceUsed)),
-        Ok(Err(refusal)) => {
-            // Nothing was written: the nonce stays usable once the suspension is lifted.
-            marks
-                .unmark(nonce, &marker)
-                .await
-                .map_err(|e| with_nonce_state(ApiError::from(e), NonceState::Unknown))?;
-            Ok(Err(refusal))
-        }
-        Err(e) if e.wrote_nothing() => match marks.unmark(nonce, &marker).await {
-            Ok(()) => Err(session_not_stored(e)),
-            Err(unmark) => {
-                tracing::error!(error = %unmark, "taking back a nonce mark failed");
-                Err(session_not_stored(StoreError::OutcomeUnknown(Box::new(e))))
-            }
-        },
-        Err(e) => Err(session_not_stored(e)),
-    }
-}
-
 /// The session was not stored (`nonce_state` unused) or may have been
 /// (unknown), as the failure says; a value the database cannot store is
 /// the request's fault (422).
@@ -283,88 +230,6 @@ fn session_not_stored(e: StoreError) -> ApiError {
         (NonceState::Unknown, "the session may or may not have been stored, so the nonce may count as used; request a new nonce and identity token")
     };
     with_nonce_state(ApiError::unavailable(message, e), state).with_retry_after(1)
-}
-
-/// An authenticated request: the live session named by the `Authorization` header.
-pub(crate) struct CurrentSession(pub SessionRecord);
-
-impl FromRequestParts<AppState> for CurrentSession {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(session_token)
-            .map(str::to_owned);
-        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|never| match never {});
-        let origin = CrossOrigin::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|never| match never {});
-        live_session(state, token.as_deref(), client, &origin)
-            .await
-            .map(CurrentSession)
-    }
-}
-
-/// The live session of `token`, when the request's origin may call for its
-/// app; otherwise a re-challenge: 401 `authentication_required` with a fresh
-/// nonce to answer with an identity token.
-async fn live_session(
-    state: &AppState,
-    token: Option<&str>,
-    client: IpAddr,
-    origin: &CrossOrigin,
-) -> Result<SessionRecord, ApiError> {
-    if let Some(token) = token {
-        let hash = SessionTokenHash::of(token);
-        let now = state.now();
-        if let Some(session) = state.store.session(&hash, now).await? {
-            if origin.0.is_some() {
-                let app = state
-                    .app(&session.app_id)
-                    .await?
-                    .ok_or_else(ApiError::invalid_app_id)?;
-                state.check_origin(&app, origin)?;
-            }
-            if now - session.last_seen_at >= LAST_SEEN_GRANULARITY_SECS {
-                // Off the request's path: a failure only loses precision.
-                let store = state.store.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = store.touch_session(&hash, now).await {
-                        tracing::warn!(error = %e, "recording a session's last use failed");
-                    }
-                });
-            }
-            return Ok(session);
-        }
-    }
-    count(&state.limits.challenges, client)?;
-    let (nonce, _) = super::nonces::issue(state, None).await?;
-    Err(authentication_required(&nonce))
-}
-
-/// The token of `Layer session-token="…"` or `Bearer …`.
-fn session_token(value: &str) -> Option<&str> {
-    let value = value.trim();
-    let token = if let Some(rest) = strip_prefix_ignore_case(value, "Layer ") {
-        let rest = rest.trim_start();
-        strip_prefix_ignore_case(rest, "session-token=")?
-            .strip_prefix('"')?
-            .strip_suffix('"')?
-    } else {
-        strip_prefix_ignore_case(value, "Bearer ")?.trim()
-    };
-    (!token.is_empty()).then_some(token)
-}
-
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &s[prefix.len()..])
 }
 
 #[utoipa::path(
@@ -459,22 +324,4 @@ pub(crate) async fn shown_identity(
         .await?
         .ok_or_else(|| ApiError::not_found(missing))?;
     Ok(Json(identity_body(&identity, base_url)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::session_token;
-
-    #[test]
-    fn reads_both_authorization_forms() {
-        assert_eq!(session_token("Layer session-token=\"abc\""), Some("abc"));
-        assert_eq!(session_token("layer  session-token=\"abc\""), Some("abc"));
-        assert_eq!(session_token("Bearer abc"), Some("abc"));
-        assert_eq!(session_token("bearer   abc "), Some("abc"));
-        assert_eq!(session_token("Layer session-token=abc"), None);
-        assert_eq!(session_token("Basic abc"), None);
-        assert_eq!(session_token("Bearer "), None);
-        assert_eq!(session_token("Layer session-token=\"\""), None);
-        assert_eq!(session_token("é"), None);
-    }
 }

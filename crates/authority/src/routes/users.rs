@@ -10,12 +10,13 @@ use tessera_api::server::{ApiPath, OptionalJson};
 use tessera_api::{rfc3339, ApiError};
 use tessera_claims::UserId;
 
-use super::admin::{clear_revoke_before, set_revoke_before, Admin};
+use super::admin::{clear_revoke_before, set_revoke_before};
 use super::find_app;
 use super::sessions::identity_body;
-use crate::caller::BaseUrl;
+use crate::guards::Admin;
+use crate::guards::BaseUrl;
+use crate::state::AppState;
 use crate::store::{App, AuditAction, RevocationScope, SessionRecord};
-use crate::AppState;
 
 /// Live sessions listed per user.
 const SESSIONS_LISTED: u32 = 100;

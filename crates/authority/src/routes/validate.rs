@@ -11,8 +11,8 @@ use tessera_api::ApiError;
 use tessera_claims::{jws, validate as report, TrustedKey, ValidationReport};
 
 use super::find_app_from;
-use crate::state::count;
-use crate::AppState;
+use crate::limits::count;
+use crate::state::AppState;
 
 #[utoipa::path(
     post,

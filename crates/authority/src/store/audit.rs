@@ -1,8 +1,11 @@
 //! The audit trail's records: who did what to which app or user, from
 //! where, in which request. Never a secret: no token, nonce or key material.
 
+use async_trait::async_trait;
 use serde_json::Value;
 use tessera_claims::{AppId, UserId};
+
+use super::Result;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -199,4 +202,20 @@ pub struct AuditQuery {
     pub after: Option<i64>,
     /// At most this many.
     pub limit: u32,
+}
+
+/// The audit trail.
+///
+/// # Contract
+/// Events come back in the order they were recorded (by `seq`), filtered
+/// and paged as the [`AuditQuery`] says; `since` is inclusive, `until` not.
+/// The other stores write their events through their own methods, in the
+/// transaction of the change. Checked by
+/// [`conformance::audit`](super::conformance::audit).
+#[async_trait]
+pub trait AuditTrail: Send + Sync {
+    /// Records an event that changes nothing else (a refused session).
+    async fn record(&self, event: &AuditEvent) -> Result<()>;
+    /// Recorded events, oldest first.
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
 }

@@ -9,8 +9,8 @@ use axum::http::{header, HeaderMap};
 use tessera_api::server::{ClientAddr, CrossOrigin};
 use tessera_api::Origin;
 
+use crate::state::AppState;
 use crate::store::{Actor, AuditAction, AuditEvent};
-use crate::AppState;
 
 /// The longest request id and user agent kept.
 const MAX_RECORDED: usize = 256;

@@ -1,6 +1,6 @@
-//! The PostgreSQL write path of the session routes: redemptions waiting at
+//! PostgreSQL's batched redemptions: redemptions waiting at
 //! the same moment go to the database together, as one statement
-//! ([`REDEEM_PG`](super::sql)), so that they share one round trip, one
+//! ([`REDEEM_PG`](super::statements::REDEEM_PG)), so that they share one round trip, one
 //! executor start and one commit, where each alone would pay for its own. A
 //! few tasks take turns at the queue, each sending what gathered while the
 //! others' statements ran: on an idle store a redemption goes alone and at
@@ -19,14 +19,12 @@ use std::error::Error;
 use std::sync::Arc;
 
 use sqlx::AnyPool;
-use tessera_claims::{AppId, Profile, UserId};
+use tessera_claims::{AppId, UserId};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::sql::redeem_all;
-use super::{
-    AuditEvent, BoxError, IdentityRecord, NonceHash, Result, SessionRecord, SessionRefusal,
-    StoreError, UsedNonce,
-};
+use super::statements::redeem_all;
+use crate::store::writes::Redemption;
+use crate::store::{BoxError, NonceHash, Opened, Result, StoreError};
 
 /// Tasks sending statements. Each holds one of the pool's connections only
 /// while its statement runs.
@@ -38,53 +36,21 @@ const MAX_BATCH: usize = 64;
 /// Redemptions that may wait for a sender; more wait to be queued.
 const QUEUE: usize = 4096;
 
-/// What a redemption came to: the user's identity, or why no session was
-/// opened.
-pub(super) type Redeemed = std::result::Result<IdentityRecord, SessionRefusal>;
-
-/// The writes of one `POST /sessions`.
-pub(super) struct Redemption {
-    /// The nonce to mark used; `None` when used nonces are kept elsewhere.
-    pub nonce: Option<UsedNonce>,
-    /// The session to open.
-    pub session: SessionRecord,
-    /// The token's profile claims, merged into the identity.
-    pub profile: Profile,
-    /// The event to record.
-    pub event: AuditEvent,
-}
-
-impl Redemption {
-    pub fn new(
-        nonce: Option<UsedNonce>,
-        session: &SessionRecord,
-        profile: &Profile,
-        event: &AuditEvent,
-    ) -> Self {
-        Self {
-            nonce,
-            session: session.clone(),
-            profile: profile.clone(),
-            event: event.clone(),
-        }
-    }
-}
-
 /// A redemption and where its answer goes.
 struct Job {
     redemption: Redemption,
-    reply: oneshot::Sender<Result<Redeemed>>,
+    reply: oneshot::Sender<Result<Opened>>,
 }
 
 /// The senders' queue.
 #[derive(Debug, Clone)]
-pub(super) struct Redeemer {
+pub(super) struct Batches {
     queue: mpsc::Sender<Job>,
 }
 
-impl Redeemer {
+impl Batches {
     /// Starts the senders on `pool` (a PostgreSQL database, migrated). They
-    /// stop when the last [`Redeemer`] is dropped.
+    /// stop when the last [`Batches`] is dropped.
     pub fn start(pool: AnyPool) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let jobs = Arc::new(Mutex::new(jobs));
@@ -96,7 +62,7 @@ impl Redeemer {
 
     /// Writes `redemption` with whatever else is waiting, answering once
     /// its statement has committed (or failed).
-    pub async fn redeem(&self, redemption: Redemption) -> Result<Redeemed> {
+    pub async fn redeem(&self, redemption: Redemption) -> Result<Opened> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job { redemption, reply })
@@ -213,9 +179,12 @@ mod tests {
     use tessera_api::sql::{connect, PoolSettings, Synchronous};
     use tessera_tests::ScratchDatabase;
 
+    use tessera_claims::Profile;
+
     use super::*;
     use crate::store::fixtures::{app_in, opened, outcomes, random, session};
-    use crate::store::{SessionTokenHash, SqlStore, Store};
+    use crate::store::prelude::*;
+    use crate::store::{SessionRefusal, SessionTokenHash, SqlStore, UsedNonce};
 
     fn nonce() -> UsedNonce {
         UsedNonce {
@@ -227,7 +196,7 @@ mod tests {
     fn redemption(app: &AppId, user: &str, nonce: UsedNonce) -> Redemption {
         let token_hash = SessionTokenHash::from_bytes(random());
         let session = session(app, user, token_hash);
-        Redemption::new(Some(nonce), &session, &Profile::default(), &opened(app))
+        Redemption::new(Some(&nonce), &session, &Profile::default(), &opened(app))
     }
 
     /// A migrated scratch database with one app, its store and a pool of
@@ -246,7 +215,7 @@ mod tests {
     }
 
     /// Writes `redemptions` as one batch; the answers in order.
-    async fn batch(pool: &AnyPool, redemptions: Vec<Redemption>) -> Vec<Result<Redeemed>> {
+    async fn batch(pool: &AnyPool, redemptions: Vec<Redemption>) -> Vec<Result<Opened>> {
         let (jobs, answers): (Vec<Job>, Vec<_>) = redemptions
             .into_iter()
             .map(|redemption| {
@@ -332,7 +301,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_batches_never_deadlock() {
         let (_db, _store, pool, app) = database().await;
-        let redeemer = Redeemer::start(pool);
+        let redeemer = Batches::start(pool);
         let replayed: Vec<UsedNonce> = (0..8).map(|_| nonce()).collect();
         let mut tasks = Vec::new();
         for i in 0..4000usize {

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use tessera_api::sql::Synchronous;
 
-use super::{Result, StoreError};
+use crate::store::{Result, StoreError};
 
 /// Most pieces of work committed together.
 const MAX_BATCH: usize = 256;
@@ -135,10 +135,8 @@ impl Writer {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sqlite)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sqlite)?;
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // Checkpoints run on a thread of their own, never inside a commit;
         // savepoints journal in memory, never in a temporary file.
         conn.execute_batch(&format!(
@@ -146,14 +144,12 @@ impl Writer {
              PRAGMA cache_size = -{CACHE_KIB}; PRAGMA mmap_size = {MMAP_BYTES}; \
              PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;",
             synchronous.as_sql()
-        ))
-        .map_err(sqlite)?;
+        ))?;
         conn.set_prepared_statement_cache_capacity(32);
         let checkpoints = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sqlite)?;
+        )?;
         let (queue, jobs) = mpsc::channel(QUEUE);
         // Names of at most 15 bytes: what Linux keeps, and `top -H` shows.
         let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
@@ -298,18 +294,6 @@ fn run_batch(
     tx.commit().map_err(|e| e.to_string())
 }
 
-/// A SQLite failure as a [`StoreError`]: busy or locked is unavailable.
-pub fn sqlite(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode;
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StoreError::Unavailable(Box::new(e))
-        }
-        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
-        _ => StoreError::Backend(Box::new(e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,11 +312,8 @@ mod tests {
     async fn keys_of(writer: &Writer) -> Vec<String> {
         writer
             .run(|conn| {
-                let mut s = conn.prepare("SELECT k FROM t ORDER BY k").map_err(sqlite)?;
-                let keys = s
-                    .query_map([], |r| r.get(0))
-                    .and_then(Iterator::collect)
-                    .map_err(sqlite)?;
+                let mut s = conn.prepare("SELECT k FROM t ORDER BY k")?;
+                let keys = s.query_map([], |r| r.get(0)).and_then(Iterator::collect)?;
                 Ok((false, keys))
             })
             .await
@@ -348,8 +329,7 @@ mod tests {
         let writer = Writer::open(&path, Synchronous::Normal).unwrap();
         let insert = |key: &'static str| {
             move |conn: &Connection| {
-                conn.execute("INSERT INTO t VALUES (?1)", [key])
-                    .map_err(sqlite)?;
+                conn.execute("INSERT INTO t VALUES (?1)", [key])?;
                 Ok((true, ()))
             }
         };
@@ -360,8 +340,7 @@ mod tests {
                 writer
                     .run(|conn| {
                         std::thread::sleep(std::time::Duration::from_millis(300));
-                        conn.execute("INSERT INTO t VALUES ('first')", [])
-                            .map_err(sqlite)?;
+                        conn.execute("INSERT INTO t VALUES ('first')", [])?;
                         Ok((true, ()))
                     })
                     .await
@@ -401,8 +380,7 @@ mod tests {
         );
         let inserted = writer
             .run(|conn| {
-                conn.execute("INSERT INTO t VALUES ('kept')", [])
-                    .map_err(sqlite)?;
+                conn.execute("INSERT INTO t VALUES ('kept')", [])?;
                 Ok((true, ()))
             })
             .await;
@@ -422,7 +400,7 @@ mod tests {
             .run(|conn| {
                 let pragma = |name: &str| {
                     conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
-                        .map_err(sqlite)
+                        .map_err(StoreError::from)
                 };
                 Ok((false, (pragma("cache_size")?, pragma("mmap_size")?)))
             })
@@ -461,8 +439,7 @@ mod tests {
                                 conn.execute(
                                     "INSERT INTO t VALUES (randomblob(32), randomblob(200))",
                                     [],
-                                )
-                                .map_err(sqlite)?;
+                                )?;
                                 Ok((true, ()))
                             })
                             .await

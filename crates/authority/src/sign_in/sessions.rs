@@ -38,14 +38,14 @@ pub struct SignIn {
 
 /// The signed-in browsers.
 #[derive(Debug)]
-pub struct Sessions {
+pub struct SignIns {
     ttl: i64,
     idle: i64,
     max: usize,
     entries: Mutex<HashMap<SessionTokenHash, Entry>>,
 }
 
-impl Sessions {
+impl SignIns {
     /// No one signed in yet.
     pub fn new(config: &DashboardConfig) -> Self {
         Self {
@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn sign_ins_end_by_idleness_age_and_sign_out() {
-        let s = Sessions::new(&config(10));
+        let s = SignIns::new(&config(10));
         let (token, sign_in) = s.open(1000);
         assert_eq!(sign_in.expires_at, 4600);
         assert_eq!(s.check(token.as_str(), 1500), Some(sign_in.clone()));
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn the_oldest_sign_in_ends_when_full() {
-        let s = Sessions::new(&config(2));
+        let s = SignIns::new(&config(2));
         let (a, _) = s.open(1);
         let (b, _) = s.open(2);
         let (c, _) = s.open(3);
