@@ -169,6 +169,35 @@ setup_cargo_fuzz() {
   fi
 }
 
+# setup_cargo_modules: cargo-modules on the PATH (installed from crates.io
+# when missing; 0.27.0 is the newest that builds with this toolchain).
+setup_cargo_modules() {
+  if [ "$(cargo modules --version 2>/dev/null)" != "cargo-modules 0.27.0" ]; then
+    step "installing cargo-modules (a few minutes, once)"
+    cargo install cargo-modules --locked --version 0.27.0 --quiet
+  fi
+}
+
+# check_module_cycles: no import cycle between the modules of any crate of
+# the workspace (each library, and the CLI's binary): cargo-modules prints
+# each one's module graph, scripts/module-cycles.py looks for cycles.
+check_module_cycles() {
+  local crate graph
+  local filters=(--all-features --no-fns --no-types --no-traits --no-externs --no-sysroot --layout dot)
+  for crate in tessera-claims tessera-api tessera-signer tessera-authority tessera-identity \
+    tessera-client tessera-tests tessera-examples; do
+    graph=$(cargo modules dependencies --lib -p "$crate" "${filters[@]}" 2>/dev/null) || {
+      cargo modules dependencies --lib -p "$crate" "${filters[@]}" >/dev/null
+      return 1
+    }
+    echo -n "$crate: "
+    python3 scripts/module-cycles.py <<<"$graph"
+  done
+  graph=$(cargo modules dependencies --bin tessera -p tessera-cli "${filters[@]}" 2>/dev/null)
+  echo -n "tessera-cli (tessera): "
+  python3 scripts/module-cycles.py <<<"$graph"
+}
+
 # run_fuzz_targets SECS: every target of fuzz/ for SECS seconds from its
 # seed corpus in fuzz/corpus/<target>, new inputs kept in
 # target/fuzz-corpus/<target>. Stops at the first crash.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::limit::client_key;
+use super::windows::client_key;
 
 /// At most `cap` of something per client.
 #[derive(Debug)]

@@ -6,27 +6,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use super::windows::Limiter;
+pub use super::windows::{client_key, Limiter};
 
 /// About how many keys a limiter tracks. Past it, the least recently used
 /// windows make room: a flood from many addresses cannot grow memory, nor
 /// make newcomers share a window.
 pub const DEFAULT_CAPACITY: usize = 100_000;
-
-/// The part of an address a client is limited by: IPv4 whole, IPv6 by its
-/// /64 (one host usually holds a whole /64).
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
 
 /// An IP network (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

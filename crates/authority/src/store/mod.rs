@@ -23,6 +23,7 @@ mod apps;
 mod audit;
 #[cfg(feature = "test-util")]
 pub mod conformance;
+mod database;
 mod error;
 #[cfg(test)]
 mod fixtures;
@@ -38,10 +39,9 @@ mod sqlite;
 mod tables;
 mod writes;
 
-use async_trait::async_trait;
-
 pub use apps::AppStore;
 pub use audit::{Actor, AuditAction, AuditEvent, AuditQuery, AuditRecord, AuditTrail};
+pub use database::Store;
 pub(crate) use error::corrupt;
 pub use error::{BoxError, Result, StoreError};
 pub use identities::IdentityStore;
@@ -62,24 +62,4 @@ pub use crate::bearer::{NonceHash, SessionTokenHash};
 /// `use tessera_authority::store::prelude::*;`.
 pub mod prelude {
     pub use super::{AppStore, AuditTrail, IdentityStore, NonceKeyStore, SessionStore, Store};
-}
-
-/// Apps, keys, sessions and identities, the users' controls, the audit
-/// trail and the nonce keys: every domain of one database, and what spans
-/// them.
-///
-/// # Contract
-/// Each domain's trait's, and: `purge_expired` removes only rows past
-/// their time.
-#[async_trait]
-pub trait Store:
-    AppStore + SessionStore + IdentityStore + AuditTrail + NonceKeyStore + std::fmt::Debug + 'static
-{
-    /// Checks that the store answers.
-    async fn health(&self) -> Result<()>;
-    /// The newest schema migration applied to the database.
-    async fn schema_version(&self) -> Result<i64>;
-    /// Removes sessions past their expiry, records of expired used nonces,
-    /// and audit events from before `audit_before`.
-    async fn purge_expired(&self, now: i64, audit_before: i64) -> Result<Purged>;
 }

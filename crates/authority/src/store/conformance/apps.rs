@@ -2,7 +2,7 @@
 
 use tessera_claims::{AppId, Environment, KeyId};
 
-use super::{app, ev};
+use super::fixtures::{app, ev};
 use crate::store::prelude::*;
 use crate::store::{App, AppChange, KeyRecord, StoreError};
 
@@ -101,7 +101,13 @@ pub async fn app_pages_and_changes(store: &dyn Store) {
     }
     assert_eq!(seen.len(), store.apps().await.unwrap().len());
 
-    let id = ours[0];
+    app_changes(store, &ours[0]).await;
+}
+
+/// Changing an app: a name alone keeps the session lifetime, a lifetime
+/// can be set and returned to the default, origins are kept unless changed.
+async fn app_changes(store: &dyn Store, id: &AppId) {
+    let id = *id;
     let changed = store
         .update_app(
             &id,

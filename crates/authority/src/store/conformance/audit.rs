@@ -4,7 +4,7 @@
 
 use crate::store::{Actor, AuditAction, AuditQuery};
 
-use super::Users;
+use super::fixtures::Users;
 
 /// The trail: what changed, in order, as recorded; retention.
 pub(super) async fn trail(u: &Users<'_>) {

@@ -4,7 +4,7 @@
 
 use tessera_claims::{AppId, Environment, Profile, UserId};
 
-use super::{ev, used, Users};
+use super::fixtures::{ev, used, Users};
 use crate::store::{AuditAction, IdentityChange, RevocationScope, SessionRefusal, UserControls};
 
 /// Revoke-before, per app: sessions opened at or before the instant.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{random, random_id, used};
+use super::fixtures::{random, random_id, used};
 use crate::store::prelude::*;
 use crate::store::{Marker, NonceKeyRecord, NonceStore};
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tessera_claims::{Profile, UserId};
 
-use super::{app, ev, nonce_hash, session_hash, session_of, used, Users};
+use super::fixtures::{app, ev, nonce_hash, session_hash, session_of, used, Users};
 use crate::store::prelude::*;
 use crate::store::{App, AuditAction, NonceHash, SessionRecord, SessionRefusal, StoreError};
 

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use tessera_api::Origin;
 use tessera_claims::{AppId, KeyId, ProviderId};
 
-use super::audit::{commit_with, record};
 use super::SqlStore;
+use crate::store::tables::{commit_with, record};
 use crate::store::{corrupt, App, AppChange, AppStore, AuditEvent, KeyRecord, Result, StoreError};
 
 /// Apps are created without a revoke-before instant; an import sets it after.

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tessera_claims::UserId;
 
-use super::{SqlStore, Tx};
-use crate::store::tables::{bind_event, INSERT_AUDIT};
+use super::SqlStore;
+use crate::store::tables::commit_with;
 use crate::store::{
     corrupt, Actor, AuditAction, AuditEvent, AuditQuery, AuditRecord, AuditTrail, Result,
     StoreError,
@@ -87,18 +87,4 @@ impl AuditTrail for SqlStore {
             .await?;
         rows.into_iter().map(AuditRow::into_record).collect()
     }
-}
-
-/// Appends `event` to the audit trail inside `tx` and commits both.
-pub(super) async fn commit_with(mut tx: Tx<'_>, event: &AuditEvent) -> Result<()> {
-    record(&mut tx, event).await?;
-    Ok(tx.commit().await?)
-}
-
-/// Appends an event to the audit trail, inside `tx`.
-pub(super) async fn record(tx: &mut Tx<'_>, event: &AuditEvent) -> Result<()> {
-    bind_event(sqlx::query(INSERT_AUDIT), event)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

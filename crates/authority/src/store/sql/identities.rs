@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use tessera_claims::{AppId, UserId};
 
 use super::apps::APP_REVOKED_BEFORE;
-use super::audit::{commit_with, record};
 use super::sessions::end_sessions_in;
 use super::SqlStore;
+use crate::store::tables::{commit_with, record};
 use crate::store::tables::{identity_columns, IdentityRow};
 use crate::store::{
     AuditEvent, IdentityChange, IdentityRecord, IdentityStore, Result, RevocationScope, StoreError,

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use sqlx::AnyPool;
 use tessera_claims::Profile;
 
-use super::audit::commit_with;
-use super::Tx;
+use crate::store::tables::commit_with;
+use crate::store::tables::Tx;
 use crate::store::tables::{
     AnyQuery, IdentityRow, DELETE_SESSION, INSERT_SESSION, MARK_NONCE_USED, SESSION_OF_NONCE,
     UPSERT_IDENTITY,

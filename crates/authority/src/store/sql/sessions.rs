@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use tessera_claims::{AppId, Profile, UserId};
 
-use super::audit::commit_with;
-use super::{SqlStore, Tx};
+use super::SqlStore;
+use crate::store::tables::commit_with;
+use crate::store::tables::Tx;
 use crate::store::writes::Redemption;
 use crate::store::{
     corrupt, AuditEvent, NonceHash, Opened, Result, SessionRecord, SessionStore, SessionTokenHash,

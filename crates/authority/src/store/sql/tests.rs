@@ -1,5 +1,6 @@
 //! The SQL store's own tests: its statements' plans.
 
+use super::database::PURGE_USED_NONCES;
 use super::sessions::{SESSION, SESSIONS_OF_USER, TOUCH_SESSION};
 use super::*;
 use crate::store::tables::DELETE_SESSION;

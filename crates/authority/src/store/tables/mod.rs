@@ -113,3 +113,20 @@ pub(crate) fn bind_event<'q>(query: AnyQuery<'q>, event: &'q AuditEvent) -> AnyQ
         .bind(event.request_id.as_deref())
         .bind((!event.detail.is_null()).then(|| event.detail.to_string()))
 }
+
+/// A transaction on either engine (sqlx).
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Appends `event` to the audit trail inside `tx` and commits both.
+pub(crate) async fn commit_with(mut tx: Tx<'_>, event: &AuditEvent) -> Result<()> {
+    record(&mut tx, event).await?;
+    Ok(tx.commit().await?)
+}
+
+/// Appends an event to the audit trail, inside `tx`.
+pub(crate) async fn record(tx: &mut Tx<'_>, event: &AuditEvent) -> Result<()> {
+    bind_event(sqlx::query(INSERT_AUDIT), event)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
