@@ -36,10 +36,10 @@ pub(super) async fn revoke_before_of_app(u: &Users<'_>) {
             .sessions_revoked_before,
         Some(100)
     );
-    assert!(!u.live(&old).await && !u.live(&bobs).await && u.live(&new).await);
+    assert!(!u.live(old).await && !u.live(bobs).await && u.live(new).await);
     assert_eq!(
         store
-            .sessions_of_user(&a.app_id, &ada, 300, 10)
+            .sessions_of_user(&a.app_id, ada, 300, 10)
             .await
             .unwrap()
             .len(),
@@ -54,7 +54,7 @@ pub(super) async fn revoke_before_of_app(u: &Users<'_>) {
         .await
         .unwrap());
     assert!(
-        u.live(&old).await && u.live(&bobs).await,
+        u.live(old).await && u.live(bobs).await,
         "clearing undoes it"
     );
     assert!(!store
@@ -88,16 +88,16 @@ pub(super) async fn revoke_before_of_user(u: &Users<'_>) {
         )
         .await
         .unwrap());
-    assert!(!u.live(&old).await && !u.live(&new).await && u.live(&bobs).await);
+    assert!(!u.live(old).await && !u.live(new).await && u.live(bobs).await);
     assert_eq!(
-        store.user_controls(&a.app_id, &ada).await.unwrap(),
+        store.user_controls(&a.app_id, ada).await.unwrap(),
         UserControls {
             suspended_at: None,
             sessions_revoked_before: Some(200)
         }
     );
     assert_eq!(
-        store.user_controls(&a.app_id, &bob).await.unwrap(),
+        store.user_controls(&a.app_id, bob).await.unwrap(),
         UserControls::default()
     );
     assert!(store
@@ -108,7 +108,7 @@ pub(super) async fn revoke_before_of_user(u: &Users<'_>) {
         )
         .await
         .unwrap());
-    assert!(u.live(&old).await && u.live(&new).await);
+    assert!(u.live(old).await && u.live(new).await);
 }
 
 /// Suspension ends the sessions and refuses new ones, writing nothing.
@@ -125,7 +125,7 @@ pub(super) async fn suspension(u: &Users<'_>) {
     assert!(store
         .set_suspension(
             &a.app_id,
-            &ada,
+            ada,
             true,
             &u.e(AuditAction::UserSuspended, 10_005)
         )
@@ -135,7 +135,7 @@ pub(super) async fn suspension(u: &Users<'_>) {
         !store
             .set_suspension(
                 &a.app_id,
-                &ada,
+                ada,
                 true,
                 &u.e(AuditAction::UserSuspended, 10_006)
             )
@@ -145,13 +145,13 @@ pub(super) async fn suspension(u: &Users<'_>) {
     );
     assert_eq!(
         store
-            .user_controls(&a.app_id, &ada)
+            .user_controls(&a.app_id, ada)
             .await
             .unwrap()
             .suspended_at,
         Some(10_005)
     );
-    assert!(!u.live(&old).await && !u.live(&new).await && u.live(&bobs).await);
+    assert!(!u.live(old).await && !u.live(new).await && u.live(bobs).await);
     let refused = u.open("ada", 300);
     assert_eq!(
         store
@@ -172,7 +172,7 @@ pub(super) async fn suspension(u: &Users<'_>) {
     assert!(store
         .set_suspension(
             &a.app_id,
-            &ada,
+            ada,
             false,
             &u.e(AuditAction::SuspensionLifted, 10_007)
         )
@@ -181,7 +181,7 @@ pub(super) async fn suspension(u: &Users<'_>) {
     assert!(!store
         .set_suspension(
             &a.app_id,
-            &ada,
+            ada,
             false,
             &u.e(AuditAction::SuspensionLifted, 10_008)
         )
@@ -196,10 +196,7 @@ pub(super) async fn suspension(u: &Users<'_>) {
         "the refused redemption left the nonce unused"
     );
     assert!(u.live(&refused).await);
-    assert!(
-        !u.live(&old).await,
-        "suspension ended the sessions for good"
-    );
+    assert!(!u.live(old).await, "suspension ended the sessions for good");
 }
 
 /// Identity edits, and a token's claims replacing an edited display field.
@@ -222,7 +219,7 @@ pub(super) async fn edits(u: &Users<'_>) {
     let edited = store
         .update_identity(
             &a.app_id,
-            &ada,
+            ada,
             &change,
             &u.e(AuditAction::IdentityChanged, 10_010),
         )
@@ -237,7 +234,7 @@ pub(super) async fn edits(u: &Users<'_>) {
     );
     assert_eq!(edited.updated_at, 10_010);
     assert_eq!(
-        store.identity(&a.app_id, &ada).await.unwrap(),
+        store.identity(&a.app_id, ada).await.unwrap(),
         Some(edited.clone())
     );
     let from_token = Profile {
@@ -261,7 +258,7 @@ pub(super) async fn edits(u: &Users<'_>) {
     let cleared = store
         .update_identity(
             &a.app_id,
-            &ada,
+            ada,
             &IdentityChange {
                 phone_number: Some(None),
                 metadata: Some(Default::default()),

@@ -14,11 +14,11 @@
 //! # }
 //! ```
 //!
-//! - [`apps`]: [`AppStore`](super::AppStore);
-//! - [`sessions`]: [`SessionStore`](super::SessionStore);
-//! - [`identities`]: [`IdentityStore`](super::IdentityStore);
-//! - [`audit`]: [`AuditTrail`](super::AuditTrail);
-//! - [`nonces`]: [`NonceKeyStore`](super::NonceKeyStore), and
+//! - [`AppStore`](super::AppStore) in [`apps`];
+//! - [`SessionStore`](super::SessionStore) in [`sessions`];
+//! - [`IdentityStore`](super::IdentityStore) in [`identities`];
+//! - [`AuditTrail`](super::AuditTrail) in [`audit`];
+//! - [`NonceKeyStore`](super::NonceKeyStore) in [`nonces`], with
 //!   [`nonce_marks`] for a separate used-nonce store
 //!   ([`NonceStore`](super::NonceStore), Redis).
 //!

@@ -276,7 +276,7 @@ pub(super) async fn listed_and_touched(u: &Users<'_>) {
     );
     assert_eq!(
         store
-            .sessions_of_user(&a.app_id, &ada, 300, 10)
+            .sessions_of_user(&a.app_id, ada, 300, 10)
             .await
             .unwrap(),
         vec![new.clone(), old.clone()],
@@ -284,7 +284,7 @@ pub(super) async fn listed_and_touched(u: &Users<'_>) {
     );
     assert_eq!(
         store
-            .sessions_of_user(&a.app_id, &ada, 300, 1)
+            .sessions_of_user(&a.app_id, ada, 300, 1)
             .await
             .unwrap(),
         vec![new.clone()]
@@ -317,15 +317,15 @@ pub(super) async fn ending_a_users_sessions(u: &Users<'_>) {
         .unwrap();
     assert_eq!(
         store
-            .end_sessions_of_user(&a.app_id, &ada, &u.e(AuditAction::SessionsRevoked, 10_009))
+            .end_sessions_of_user(&a.app_id, ada, &u.e(AuditAction::SessionsRevoked, 10_009))
             .await
             .unwrap(),
         2
     );
     assert!(store
-        .sessions_of_user(&a.app_id, &ada, 300, 10)
+        .sessions_of_user(&a.app_id, ada, 300, 10)
         .await
         .unwrap()
         .is_empty());
-    assert!(u.live(&bobs).await);
+    assert!(u.live(bobs).await);
 }
