@@ -1,5 +1,9 @@
 //! What both services share on the server side (feature `server`): the
-//! JSON extractors, the error response, the layer stack and `serve`.
+//! JSON extractors, the error response, the layer stack and `serve`, the
+//! limiter (`limit`, its windows in `windows`) and per-client fairness.
+//!
+//! Imports the crate's wire types; imported by both services and their
+//! tests, through the names exported here and `cors` and `limit`.
 
 pub mod cors;
 mod fairness;

@@ -4,6 +4,9 @@
 //! the pages call the admin API with it and send their CSRF token with
 //! every change. No page carries inline script: the Content-Security-Policy
 //! allows the dashboard's own script and styles only.
+//!
+//! Imports the state, the guards and the sign-ins; imported by `routes`
+//! (which merges its router) only.
 
 use std::net::SocketAddr;
 

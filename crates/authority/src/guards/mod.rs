@@ -1,6 +1,5 @@
 //! The request guards: axum extractors that say who sent a request and
-//! whether it may be served, each in a file of its own, as axum's
-//! `extract/`:
+//! whether it may be served, each in a file of its own:
 //! - [`Caller`] and [`BaseUrl`] (`caller`): the client's address, request
 //!   id, user agent and origin, and the authority's URL as the client
 //!   reached it;

@@ -1,4 +1,9 @@
-//! The HTTP API of SPEC §3.
+//! The HTTP API of SPEC §3: one file per group of routes, each handler
+//! taking its guards (`guards`) and the state, and calling the stores once
+//! per step; [`router`] and [`openapi`] over all of them.
+//!
+//! Imports the state, the guards and the domain modules; imported by the
+//! crate's root only (which exports `router` and `openapi`).
 
 mod admin;
 mod audit;

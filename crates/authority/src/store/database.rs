@@ -1,5 +1,5 @@
-//! [`Store`]: every domain of one database composed, as kratos composes
-//! its persister, and what spans the domains (health, schema, purging).
+//! [`Store`]: every domain of one database composed, and what spans the
+//! domains (health, schema, purging).
 
 use async_trait::async_trait;
 

@@ -1,5 +1,4 @@
-//! Storage behind the authority, by domain, after kratos's persister: one
-//! trait per domain ([`AppStore`], [`SessionStore`], [`IdentityStore`],
+//! Storage behind the authority, by domain: one trait per domain ([`AppStore`], [`SessionStore`], [`IdentityStore`],
 //! [`AuditTrail`], [`NonceKeyStore`]), composed into [`Store`] for the
 //! callers that need all of them, and [`NonceStore`] for used-nonce marks
 //! kept apart (Redis). [`Redemptions`] is the one way a nonce is redeemed:
