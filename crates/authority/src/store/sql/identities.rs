@@ -6,7 +6,7 @@ use tessera_claims::{AppId, UserId};
 use super::apps::APP_REVOKED_BEFORE;
 use super::sessions::end_sessions_in;
 use super::SqlStore;
-use crate::store::tables::{commit_with, record};
+use crate::store::tables::{commit_if_changed, commit_with, record};
 use crate::store::tables::{identity_columns, IdentityRow};
 use crate::store::{
     AuditEvent, IdentityChange, IdentityRecord, IdentityStore, Result, RevocationScope, StoreError,
@@ -163,10 +163,6 @@ impl IdentityStore for SqlStore {
         }
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        commit_with(tx, event).await?;
-        Ok(true)
+        commit_if_changed(tx, done.rows_affected(), event).await
     }
 }

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use sqlx::AnyPool;
 use tessera_claims::Profile;
 
-use crate::store::tables::commit_with;
 use crate::store::tables::Tx;
+use crate::store::tables::{commit_if_changed, commit_with};
 use crate::store::tables::{
     AnyQuery, IdentityRow, DELETE_SESSION, INSERT_SESSION, MARK_NONCE_USED, SESSION_OF_NONCE,
     UPSERT_IDENTITY,
@@ -51,11 +51,7 @@ impl SessionWrites for Pooled {
             .bind(&token_hash.as_bytes()[..])
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        commit_with(tx, event).await?;
-        Ok(true)
+        commit_if_changed(tx, done.rows_affected(), event).await
     }
 }
 

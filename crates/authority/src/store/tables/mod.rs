@@ -117,6 +117,20 @@ pub(crate) fn bind_event<'q>(query: AnyQuery<'q>, event: &'q AuditEvent) -> AnyQ
 /// A transaction on either engine (sqlx).
 pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
+/// Commits `tx` with `event` when its statement changed a row (`changed`
+/// rows), else drops it (rolling back); whether it changed one.
+pub(crate) async fn commit_if_changed(
+    tx: Tx<'_>,
+    changed: u64,
+    event: &AuditEvent,
+) -> Result<bool> {
+    if changed == 0 {
+        return Ok(false);
+    }
+    commit_with(tx, event).await?;
+    Ok(true)
+}
+
 /// Appends `event` to the audit trail inside `tx` and commits both.
 pub(crate) async fn commit_with(mut tx: Tx<'_>, event: &AuditEvent) -> Result<()> {
     record(&mut tx, event).await?;
