@@ -43,6 +43,13 @@ impl Limits {
     }
 }
 
+/// A 429 for a client over `limiter`, this request not counted.
+pub(crate) fn check(limiter: &Limiter, client: std::net::IpAddr) -> Result<(), ApiError> {
+    limiter
+        .check_client(client)
+        .map_err(|wait| ApiError::rate_limited(wait.as_secs()))
+}
+
 /// A 429 for a client over `limiter`, counting this request.
 pub(crate) fn count(limiter: &Limiter, client: std::net::IpAddr) -> Result<(), ApiError> {
     limiter

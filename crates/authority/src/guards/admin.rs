@@ -3,13 +3,13 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use tessera_api::server::ClientAddr;
 use tessera_api::ApiError;
 use tessera_claims::{AppId, UserId};
 
 use super::authorization::{self, Credentials};
 use super::{Caller, SignedIn};
 use crate::error::access_denied;
+use crate::limits::check;
 use crate::sign_in;
 use crate::store::{Actor, AuditAction, AuditEvent, RevocationScope};
 use crate::AppState;
@@ -56,16 +56,12 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|never| match never {});
+        let caller = Caller::of(parts, state).await;
+        let client = caller.address;
         if !authorization::present(&parts.headers) && sign_in::cookie(&parts.headers).is_some() {
             // The dashboard's pages (signed in with the admin token or the
             // dashboard password): its sign-in and CSRF token instead.
             let _ = SignedIn::from_request_parts(parts, state).await?;
-            let caller = Caller::from_request_parts(parts, state)
-                .await
-                .unwrap_or_else(|never| match never {});
             return Ok(Admin(caller));
         }
         let Some(expected) = &state.admin_token else {
@@ -81,14 +77,9 @@ impl FromRequestParts<AppState> for Admin {
         let failures = &state.limits.admin_failures;
         let guess = !presented.is_empty();
         if guess {
-            failures
-                .check_client(client)
-                .map_err(|wait| ApiError::rate_limited(wait.as_secs()))?;
+            check(failures, client)?;
         }
         if guess && expected.matches(presented) {
-            let caller = Caller::from_request_parts(parts, state)
-                .await
-                .unwrap_or_else(|never| match never {});
             Ok(Admin(caller))
         } else {
             if guess {

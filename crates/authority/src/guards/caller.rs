@@ -37,6 +37,15 @@ fn printable(headers: &HeaderMap, name: &str) -> Option<String> {
     Some(value[..value.len().min(MAX_RECORDED)].to_owned())
 }
 
+impl Caller {
+    /// The sender of the request of `parts`.
+    pub async fn of<S: Send + Sync>(parts: &mut Parts, state: &S) -> Self {
+        Self::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {})
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 

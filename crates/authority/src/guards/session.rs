@@ -1,14 +1,12 @@
 //! [`CurrentSession`]: an authenticated request, the live session its
 //! `Authorization` header names; else a re-challenge.
 
-use std::net::IpAddr;
-
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use tessera_api::server::{ClientAddr, CrossOrigin};
 use tessera_api::ApiError;
 
 use super::authorization::Credentials;
+use super::Caller;
 use crate::bearer::SessionTokenHash;
 use crate::error::authentication_required;
 use crate::limits::count;
@@ -28,13 +26,8 @@ impl FromRequestParts<AppState> for CurrentSession {
         let token = Credentials::of(&parts.headers)
             .map(Credentials::session_token)
             .map(str::to_owned);
-        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|never| match never {});
-        let origin = CrossOrigin::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|never| match never {});
-        live_session(state, token.as_deref(), client, &origin)
+        let caller = Caller::of(parts, state).await;
+        live_session(state, token.as_deref(), &caller)
             .await
             .map(CurrentSession)
     }
@@ -46,9 +39,9 @@ impl FromRequestParts<AppState> for CurrentSession {
 pub(crate) async fn live_session(
     state: &AppState,
     token: Option<&str>,
-    client: IpAddr,
-    origin: &CrossOrigin,
+    caller: &Caller,
 ) -> Result<SessionRecord, ApiError> {
+    let origin = &caller.origin;
     if let Some(token) = token {
         let hash = SessionTokenHash::of(token);
         let now = state.now();
@@ -72,7 +65,7 @@ pub(crate) async fn live_session(
             return Ok(session);
         }
     }
-    count(&state.limits.challenges, client)?;
+    count(&state.limits.challenges, caller.address)?;
     let (nonce, _) = state.issue_nonce(None).await?;
     Err(authentication_required(&nonce))
 }

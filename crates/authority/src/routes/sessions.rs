@@ -18,6 +18,7 @@ use super::find_app_from;
 use crate::bearer::{NonceHash, SessionToken};
 use crate::error::token_rejected;
 use crate::guards::{live_session, BaseUrl, Caller, CurrentSession};
+use crate::limits::check;
 use crate::state::AppState;
 use crate::store::{
     Actor, AuditAction, IdentityRecord, NonceRefusal, SessionRecord, SessionRefusal, StoreError,
@@ -86,11 +87,7 @@ pub(crate) async fn create(
     body: Result<ApiJson<SessionRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let client = caller.address;
-    state
-        .limits
-        .failed_sessions
-        .check_client(client)
-        .map_err(|wait| ApiError::rate_limited(wait.as_secs()))?;
+    check(&state.limits.failed_sessions, client)?;
     let result = match body {
         Ok(ApiJson(body)) => open(&state, &caller, &base_url, body).await,
         Err(e) => Err(e),
@@ -186,16 +183,17 @@ async fn open(
         last_seen_at: now,
         client_address: Some(caller.address.to_string()),
         user_agent: caller.user_agent.clone(),
-        // Set by the redemption, where used nonces are kept elsewhere.
+        // Set by the redemption where used nonces are kept apart.
         nonce_hash: None,
     };
     let opened_event = event(AuditAction::SessionOpened).detail(serde_json::json!({
         "session_id": session.session_id,
         "kid": kid,
     }));
+    let expires_at = session.expires_at;
     let redeemed = state
         .redemptions
-        .redeem(&nonce, &session, &claims.profile, &opened_event, now)
+        .redeem(&nonce, session, &claims.profile, &opened_event, now)
         .await
         .map_err(session_not_stored)?;
     let identity = match redeemed {
@@ -212,7 +210,7 @@ async fn open(
         session_token: session_token.as_str().to_owned(),
         user_id: claims.prn.as_str().to_owned(),
         identity: identity_body(&identity, base_url),
-        expires_at: rfc3339(session.expires_at),
+        expires_at: rfc3339(expires_at),
     }))
 }
 
@@ -265,7 +263,7 @@ pub(crate) async fn delete(
     ApiPath(SessionTokenPath { session_token }): ApiPath<SessionTokenPath>,
 ) -> Result<StatusCode, ApiError> {
     let token = Some(session_token.as_str()).filter(|t| !t.is_empty());
-    let session = live_session(&state, token, caller.address, &caller.origin).await?;
+    let session = live_session(&state, token, &caller).await?;
     end(&state, &caller, &session).await
 }
 

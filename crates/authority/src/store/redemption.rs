@@ -27,8 +27,8 @@ impl Redemptions {
         Self { store, marks }
     }
 
-    /// Redeems `nonce` for `session` (its `nonce_hash` is set here) at
-    /// `now`. After a failure that may have written (an answer lost; a
+    /// Redeems `nonce` for `session` at `now`; where used nonces are kept
+    /// apart, the session keeps the nonce's digest (set here). After a failure that may have written (an answer lost; a
     /// mark that could not be taken back), the error is one that
     /// [`StoreError::wrote_nothing`] says so of: the nonce's state is
     /// unknown. The session's nonce digest, unique in the store, keeps a
@@ -36,25 +36,19 @@ impl Redemptions {
     pub async fn redeem(
         &self,
         nonce: &UsedNonce,
-        session: &SessionRecord,
+        mut session: SessionRecord,
         profile: &Profile,
         event: &AuditEvent,
         now: i64,
     ) -> Result<Opened> {
         let Some(marks) = &self.marks else {
-            let session = SessionRecord {
-                nonce_hash: None,
-                ..session.clone()
-            };
+            // The used-nonce record, in the session's transaction.
             return self.store.redeem(nonce, &session, profile, event).await;
         };
         let Some(marker) = marks.mark_used(nonce, now).await? else {
             return Ok(Err(SessionRefusal::NonceUsed));
         };
-        let session = SessionRecord {
-            nonce_hash: Some(nonce.hash),
-            ..session.clone()
-        };
+        session.nonce_hash = Some(nonce.hash);
         match self.store.open_session(&session, profile, event).await {
             // A session has this nonce: the mark is right where it is.
             Ok(Err(SessionRefusal::NonceUsed)) => Ok(Err(SessionRefusal::NonceUsed)),

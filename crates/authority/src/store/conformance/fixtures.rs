@@ -97,33 +97,32 @@ impl<'s> Users<'s> {
     pub async fn open_in(store: &'s dyn Store) -> Users<'s> {
         let a = app();
         store.create_app(&a, &ev()).await.unwrap();
-        let mut u = Users {
-            store,
-            ada: UserId::new("ada").unwrap(),
-            bob: UserId::new("bob").unwrap(),
-            old: session_of(&a, "ada"),
-            new: session_of(&a, "ada"),
-            bobs: session_of(&a, "bob"),
-            a,
-        };
-        (u.old, u.new, u.bobs) = (u.open("ada", 100), u.open("ada", 200), u.open("bob", 100));
-        for s in [&u.old, &u.new, &u.bobs] {
+        let (old, new, bobs) = (
+            opened_at(&a, "ada", 100),
+            opened_at(&a, "ada", 200),
+            opened_at(&a, "bob", 100),
+        );
+        for s in [&old, &new, &bobs] {
             store
                 .open_session(s, &Profile::default(), &ev())
                 .await
                 .unwrap()
                 .unwrap();
         }
-        u
+        Users {
+            store,
+            a,
+            ada: UserId::new("ada").unwrap(),
+            bob: UserId::new("bob").unwrap(),
+            old,
+            new,
+            bobs,
+        }
     }
 
     /// A session of `user` opened at `created_at` (not stored).
     pub fn open(&self, user: &str, created_at: i64) -> SessionRecord {
-        SessionRecord {
-            created_at,
-            last_seen_at: created_at,
-            ..session_of(&self.a, user)
-        }
+        opened_at(&self.a, user, created_at)
     }
 
     /// Whether `s` is live at 300.
@@ -138,5 +137,14 @@ impl<'s> Users<'s> {
     /// An operator's event about Ada.
     pub fn e(&self, action: AuditAction, at: i64) -> AuditEvent {
         user_event(&self.a, &self.ada, action, at)
+    }
+}
+
+/// A session of `user` in `app` opened at `created_at` (not stored).
+fn opened_at(app: &App, user: &str, created_at: i64) -> SessionRecord {
+    SessionRecord {
+        created_at,
+        last_seen_at: created_at,
+        ..session_of(app, user)
     }
 }

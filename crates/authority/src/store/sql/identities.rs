@@ -6,8 +6,7 @@ use tessera_claims::{AppId, UserId};
 use super::apps::APP_REVOKED_BEFORE;
 use super::sessions::end_sessions_in;
 use super::SqlStore;
-use crate::store::tables::{commit_if_changed, commit_with, record};
-use crate::store::tables::{identity_columns, IdentityRow};
+use crate::store::tables::{commit_if_changed, commit_with, identity_columns, record, IdentityRow};
 use crate::store::{
     AuditEvent, IdentityChange, IdentityRecord, IdentityStore, Result, RevocationScope, StoreError,
     UserControls,

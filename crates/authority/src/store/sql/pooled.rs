@@ -5,11 +5,9 @@ use async_trait::async_trait;
 use sqlx::AnyPool;
 use tessera_claims::Profile;
 
-use crate::store::tables::Tx;
-use crate::store::tables::{commit_if_changed, commit_with};
 use crate::store::tables::{
-    AnyQuery, IdentityRow, DELETE_SESSION, INSERT_SESSION, MARK_NONCE_USED, SESSION_OF_NONCE,
-    UPSERT_IDENTITY,
+    commit_if_changed, commit_with, AnyQuery, IdentityRow, Tx, DELETE_SESSION, INSERT_SESSION,
+    MARK_NONCE_USED, SESSION_OF_NONCE, UPSERT_IDENTITY,
 };
 use crate::store::writes::{Redemption, SessionWrites};
 use crate::store::{
